@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { DEFAULT_EVAL_QUEUE, DEFAULT_KEY_PREFIX, DEFAULT_TOPICS } from './topics.js';
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit');
+const url = z.url({ protocol: /^https?$/, error: 'an http(s) URL' });
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+
+export const TopicsConfigSchema = z
+  .object({
+    requests: z.string().min(1).default(DEFAULT_TOPICS.requests),
+    stableResponses: z.string().min(1).default(DEFAULT_TOPICS.stableResponses),
+    candidateResponses: z.string().min(1).default(DEFAULT_TOPICS.candidateResponses),
+    evaluations: z.string().min(1).default(DEFAULT_TOPICS.evaluations),
+    deadLetter: z.string().min(1).default(DEFAULT_TOPICS.deadLetter),
+  })
+  .strict()
+  .prefault({});
+
+export const KafkaConfigSchema = z
+  .object({
+    clientId: z.string().min(1).default('shadow-replay'),
+    topics: TopicsConfigSchema,
+    /** Partitions for topics the services create when missing. */
+    partitions: z.number().int().min(1).max(1024).default(3),
+    /** Create missing topics at start. */
+    createTopics: z.boolean().default(true),
+  })
+  .strict()
+  .prefault({});
+
+export const RedisConfigSchema = z
+  .object({
+    keyPrefix: z.string().min(1).default(DEFAULT_KEY_PREFIX),
+    evalQueue: z.string().regex(/^[^:]+$/, 'no ":"').default(DEFAULT_EVAL_QUEUE),
+  })
+  .strict()
+  .prefault({});
+
+export const HttpListenSchema = z.object({ host: host.default('127.0.0.1'), port: port }).strict();
+
+export const EndpointConfigSchema = z
+  .object({
+    name: name,
+    baseUrl: url,
+    /** Replaces the request's `model`. */
+    model: z.string().min(1).optional(),
+    /** Name of the environment variable holding the API key; the key itself never goes in the file. */
+    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as CANDIDATE_API_KEY').optional(),
+    headers: z.record(z.string(), z.string()).default({}),
+    timeouts: z
+      .object({
+        firstTokenMs: z.number().int().positive().default(30_000),
+        totalMs: z.number().int().positive().default(120_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const CandidateConfigSchema = EndpointConfigSchema.extend({
+  /** Stream from the candidate (needed for TTFT, TPOT and ITL). */
+  stream: z.boolean().default(true),
+  rate: z
+    .object({
+      /** Requests per second to this candidate; absent = as fast as concurrency allows. */
+      rps: z.number().positive().optional(),
+      concurrency: z.number().int().min(1).max(10_000).default(8),
+    })
+    .strict()
+    .prefault({}),
+  prices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
+}).strict();
+export type CandidateConfig = z.infer<typeof CandidateConfigSchema>;
+
+export const ExperimentConfigSchema = z
+  .object({
+    id: name,
+    /**
+     * Where a new experiment starts reading the request topic: `latest` taps live traffic from
+     * now on; `earliest` replays everything the topic still holds.
+     */
+    startFrom: z.enum(['earliest', 'latest']).default('latest'),
+    /** Fraction of consumed requests replayed; the rest are `sampled_out`. */
+    sampling: z.object({ rate: z.number().min(0).max(1).default(1) }).strict().prefault({}),
+    filters: z.object({ routes: z.array(z.string()).optional(), models: z.array(z.string()).optional() }).strict().prefault({}),
+    candidates: z
+      .array(CandidateConfigSchema)
+      .min(1)
+      .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'candidate names must be unique')
+      .refine((list) => list.every((c) => c.name !== 'stable'), '"stable" is the live arm and cannot name a candidate'),
+    stablePrices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
+    join: z.object({ windowMs: z.number().int().positive().default(15 * 60_000) }).strict().prefault({}),
+    verdict: z.object({ minSamples: z.number().int().min(1).default(30) }).strict().prefault({}),
+  })
+  .strict();
+export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;
+
+export const GatewayConfigSchema = z
+  .object({
+    listen: HttpListenSchema.prefault({ port: 8080 }),
+    stable: EndpointConfigSchema,
+    /** Fraction of requests published to Kafka. */
+    sampling: z.object({ rate: z.number().min(0).max(1).default(1) }).strict().prefault({}),
+    /** Request headers copied into the RequestEvent (never credentials). */
+    headerAllowlist: z.array(z.string().toLowerCase()).default(['user-agent', 'x-tenant-id', 'x-conversation-id', 'openai-organization']),
+    maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    buffer: z
+      .object({ maxEvents: z.number().int().positive().default(10_000), maxBytes: z.number().int().positive().default(64 * 1024 * 1024) })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const serviceListen = (defaultPort: number) => z.object({ listen: HttpListenSchema.prefault({ port: defaultPort }) });
+
+export const ReplayConfigSchema = serviceListen(9101).extend({ batchConcurrency: z.number().int().min(1).default(64) }).strict().prefault({});
+export const JoinConfigSchema = serviceListen(9102).extend({ sweepIntervalMs: z.number().int().positive().default(1_000) }).strict().prefault({});
+export const EvaluatorConfigSchema = serviceListen(9103).extend({ concurrency: z.number().int().min(1).default(8), attempts: z.number().int().min(1).default(3) }).strict().prefault({});
+
+/** The whole configuration file (DESIGN §6). Addresses and secrets come from the environment. */
+export const ShadowConfigSchema = z
+  .object({
+    kafka: KafkaConfigSchema,
+    redis: RedisConfigSchema,
+    gateway: GatewayConfigSchema.optional(),
+    experiment: ExperimentConfigSchema.optional(),
+    replay: ReplayConfigSchema,
+    join: JoinConfigSchema,
+    evaluator: EvaluatorConfigSchema,
+  })
+  .strict();
+export type ShadowConfig = z.infer<typeof ShadowConfigSchema>;
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type TopicsConfig = z.infer<typeof TopicsConfigSchema>;
+
+/** Addresses of the infrastructure, from the environment (DESIGN §6). */
+export interface Addresses {
+  kafkaBrokers: string[];
+  redisUrl: string;
+  schemaRegistryUrl: string | undefined;
+}

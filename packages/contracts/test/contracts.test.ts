@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  ContractErrorCode,
+  DeadLetterHeader,
+  ERROR_CODE_FORMAT,
+  RequestEventSchema,
+  ResponseEventSchema,
+  deadLetterMessage,
+  decodeEvent,
+  evaluationKey,
+  pairJobId,
+} from '../src/index.js';
+
+const request = {
+  schemaVersion: 1,
+  requestId: 'req-1',
+  occurredAt: 1_700_000_000_000,
+  route: '/v1/chat/completions',
+  sampling: { rate: 1, key: null, sampled: true },
+  body: { model: 'm', messages: [{ role: 'user', content: 'hi' }], top_p: 0.5 },
+  headers: { 'user-agent': 'test' },
+};
+
+describe('event decoding', () => {
+  it('accepts a valid request event and keeps unknown body parameters', () => {
+    const result = decodeEvent(RequestEventSchema, Buffer.from(JSON.stringify(request)));
+    assert.equal(result.ok, true);
+    assert.equal(result.ok && result.value.body.top_p, 0.5);
+  });
+
+  it('ignores unknown top-level fields, so additive changes do not break old readers', () => {
+    const result = decodeEvent(RequestEventSchema, JSON.stringify({ ...request, addedLater: true }));
+    assert.equal(result.ok, true);
+  });
+
+  it('turns malformed JSON into a reason instead of throwing', () => {
+    const result = decodeEvent(RequestEventSchema, Buffer.from('{"requestId": '));
+    assert.equal(result.ok, false);
+    assert.match(!result.ok ? result.reason : '', /^invalid_json: /);
+  });
+
+  it('names the failing field path of a schema-invalid event', () => {
+    const result = decodeEvent(RequestEventSchema, JSON.stringify({ ...request, body: { messages: [] } }));
+    assert.equal(result.ok, false);
+    assert.match(!result.ok ? result.reason : '', /^schema_invalid: body\.messages: /);
+  });
+
+  it('treats an empty value as poison', () => {
+    assert.deepEqual(decodeEvent(ResponseEventSchema, null), { ok: false, reason: 'empty_value: the record has no value' });
+  });
+});
+
+describe('identifiers', () => {
+  it('gives a pair the same job id every time, and different pairs different ids', () => {
+    assert.equal(pairJobId('exp', 'r1', 'cand'), pairJobId('exp', 'r1', 'cand'));
+    assert.notEqual(pairJobId('exp', 'r1', 'cand'), pairJobId('exp', 'r1', 'cand2'));
+    assert.notEqual(pairJobId('e', 'xp/r1', 'cand'), pairJobId('exp', '/r1', 'cand'));
+  });
+
+  it('never produces a job id BullMQ rejects (a colon, or an integer)', () => {
+    for (const requestId of ['a:b', '12345', '', 'x'.repeat(300)]) {
+      const jobId = pairJobId('e:1', requestId, 'arm:1');
+      assert.doesNotMatch(jobId, /:/);
+      assert.ok(!/^\d+$/.test(jobId));
+    }
+  });
+
+  it('keys evaluation records by experiment, request and arm', () => {
+    assert.equal(evaluationKey('exp', 'r1', 'cand'), 'exp/r1/cand');
+  });
+});
+
+describe('dead letters', () => {
+  it('keeps the original bytes and headers and adds the reason headers', () => {
+    const message = deadLetterMessage(
+      { topic: 't', partition: 2, offset: '42', key: Buffer.from('k'), value: Buffer.from('{oops'), headers: { trace: 'x' } },
+      'invalid_json: boom',
+      'replay',
+      'exp-1',
+    );
+    assert.equal(message.value?.toString(), '{oops');
+    assert.equal(message.key?.toString(), 'k');
+    assert.equal(message.headers.trace, 'x');
+    assert.equal(message.headers[DeadLetterHeader.reason], 'invalid_json: boom');
+    assert.equal(message.headers[DeadLetterHeader.stage], 'replay');
+    assert.equal(message.headers[DeadLetterHeader.sourceTopic], 't');
+    assert.equal(message.headers[DeadLetterHeader.partition], '2');
+    assert.equal(message.headers[DeadLetterHeader.offset], '42');
+    assert.equal(message.headers[DeadLetterHeader.experiment], 'exp-1');
+  });
+});
+
+describe('error codes', () => {
+  it('are upper snake case with the package prefix', () => {
+    for (const code of Object.values(ContractErrorCode)) {
+      assert.match(code, ERROR_CODE_FORMAT);
+      assert.ok(code.startsWith('CONTRACTS_'));
+    }
+  });
+});

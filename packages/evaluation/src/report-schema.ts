@@ -1,0 +1,132 @@
+import { OUTCOMES, Outcome } from '@shadow-replay/contracts';
+import { z } from 'zod';
+
+const count = z.number().int().nonnegative();
+const fraction = z.number().min(0).max(1);
+
+/** The per-arm verdict. */
+export const VerdictStatus = { pass: 'pass', fail: 'fail', inconclusive: 'inconclusive' } as const;
+export type VerdictStatus = (typeof VerdictStatus)[keyof typeof VerdictStatus];
+
+/** {@link Summary} of `stats.ts` as a schema: `n` = 0 and null statistics for an empty sample. */
+export const SummarySchema = z.object({
+  n: count,
+  mean: z.number().nullable(),
+  p50: z.number().nullable(),
+  p90: z.number().nullable(),
+  p95: z.number().nullable(),
+  p99: z.number().nullable(),
+  max: z.number().nullable(),
+});
+
+/** A 95% confidence interval. */
+export const IntervalSchema = z.object({ low: z.number(), high: z.number() });
+export type Interval = z.infer<typeof IntervalSchema>;
+
+/** One count per terminal outcome; every outcome is present, 0 when never counted. */
+export const OutcomeCountsSchema = z.record(z.enum(Outcome), count);
+export type OutcomeCounts = z.infer<typeof OutcomeCountsSchema>;
+
+export const ArmConservationSchema = z.object({
+  consumed: count,
+  outcomes: OutcomeCountsSchema,
+  pending: count,
+  /** Evaluation records of the arm in the report (each key once); must equal `outcomes.evaluated`. */
+  records: count,
+  balanced: z.boolean(),
+});
+export type ArmConservation = z.infer<typeof ArmConservationSchema>;
+
+export const ConservationSchema = z.object({
+  /** Every arm balances. */
+  balanced: z.boolean(),
+  consumed: count,
+  pending: count,
+  /** Outcomes summed over arms. */
+  outcomes: OutcomeCountsSchema,
+  byArm: z.record(z.string(), ArmConservationSchema),
+  evaluatedRecords: count,
+  /** Why it does not balance, and anything else the reader of the counters should know. */
+  notes: z.array(z.string()),
+});
+export type Conservation = z.infer<typeof ConservationSchema>;
+
+const outcomeShape = Object.fromEntries(OUTCOMES.map((outcome) => [outcome, count])) as Record<Outcome, typeof count>;
+
+export const ArmCountsSchema = z.object({ consumed: count, ...outcomeShape, pending: count, records: count });
+export type ArmCounts = z.infer<typeof ArmCountsSchema>;
+
+const SideSummariesSchema = z.object({ stable: SummarySchema, candidate: SummarySchema });
+
+export const LatencySchema = z.object({
+  e2eMs: SideSummariesSchema,
+  ttftMs: SideSummariesSchema,
+  tpotMs: SideSummariesSchema,
+});
+
+const DeltaStatisticSchema = z.object({ value: z.number().nullable(), ci95: IntervalSchema.nullable() });
+const DeltaSchema = z.object({ n: count, p50: DeltaStatisticSchema, p99: DeltaStatisticSchema });
+
+/** Paired candidate − stable differences, per request, then summarised. */
+export const DeltasSchema = z.object({ e2eMs: DeltaSchema, ttftMs: DeltaSchema });
+
+const SideErrorsSchema = z.object({ n: count, total: count, rate: fraction.nullable() });
+export const ErrorsSchema = z.object({ stable: SideErrorsSchema, candidate: SideErrorsSchema });
+
+const TokenCountSchema = z.object({ sum: count, mean: z.number().nonnegative().nullable() });
+const SideTokensSchema = z.object({ n: count, prompt: TokenCountSchema, completion: TokenCountSchema });
+export const TokensSchema = z.object({ stable: SideTokensSchema, candidate: SideTokensSchema });
+
+const SideCostSchema = z.object({ n: count, totalUsd: z.number().nonnegative(), meanUsd: z.number().nonnegative() });
+export const CostSchema = z.object({ stable: SideCostSchema.nullable(), candidate: SideCostSchema.nullable() });
+
+export const QualitySchema = z.object({
+  n: count,
+  exactMatchRate: fraction.nullable(),
+  normalizedMatchRate: fraction.nullable(),
+  finishReasonAgreementRate: fraction.nullable(),
+  meanLengthRatio: z.number().nonnegative().nullable(),
+});
+
+export const JudgeSummarySchema = z.object({
+  n: count,
+  wins: count,
+  ties: count,
+  losses: count,
+  inconsistent: count,
+  winRate: fraction.nullable(),
+  ci95: IntervalSchema.nullable(),
+});
+
+export const VerdictSchema = z.object({
+  status: z.enum(VerdictStatus),
+  reasons: z.array(z.string()).min(1),
+});
+export type Verdict = z.infer<typeof VerdictSchema>;
+
+export const ArmReportSchema = z.object({
+  arm: z.string().min(1),
+  counts: ArmCountsSchema,
+  latency: LatencySchema,
+  deltas: DeltasSchema,
+  errors: ErrorsSchema,
+  tokens: TokensSchema,
+  cost: CostSchema,
+  quality: QualitySchema,
+  judge: JudgeSummarySchema,
+  /** Noise-floor comparison against a control arm; null until a control arm exists. */
+  noise: z.record(z.string(), z.unknown()).nullable(),
+  verdict: VerdictSchema,
+});
+export type ArmReport = z.infer<typeof ArmReportSchema>;
+
+/** The report of one experiment over one window (DESIGN §5). */
+export const ReportSchema = z.object({
+  schemaVersion: z.literal(1),
+  experimentId: z.string().min(1),
+  window: z.object({ from: z.iso.datetime(), to: z.iso.datetime() }),
+  generatedAt: z.iso.datetime(),
+  conservation: ConservationSchema,
+  arms: z.array(ArmReportSchema),
+});
+export type Report = z.infer<typeof ReportSchema>;

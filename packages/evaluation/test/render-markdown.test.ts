@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildReport, renderMarkdown } from '../src/index.js';
+import { EXPERIMENT, records } from './fixtures.js';
+
+function markdown(): string {
+  return renderMarkdown(
+    buildReport({
+      experimentId: EXPERIMENT,
+      window: { from: '2024-05-01T00:00:00Z', to: '2024-05-01T01:00:00Z' },
+      generatedAt: '2024-05-01T02:00:00Z',
+      records: records(30, { candidateE2e: 412.345 }),
+      outcomes: { cand: { consumed: 35, sampled_out: 5, evaluated: 30 } },
+    }),
+  );
+}
+
+describe('renderMarkdown', () => {
+  it('puts the conservation table before the verdict and the latency table', () => {
+    const text = markdown();
+    const conservation = text.indexOf('| outcome | cand | total |');
+    const verdict = text.indexOf('**Verdict: PASS**');
+    const latency = text.indexOf('| metric | side | n | p50 | p90 | p99 | max |');
+    assert.ok(conservation >= 0 && verdict > conservation && latency > verdict, text);
+  });
+
+  it('shows counts, pending, consumed and whether each arm balances', () => {
+    const text = markdown();
+    assert.match(text, /^\| sampled_out \| 5 \| 5 \|$/m);
+    assert.match(text, /^\| pending \| 0 \| 0 \|$/m);
+    assert.match(text, /^\| \*\*consumed\*\* \| 35 \| 35 \|$/m);
+    assert.match(text, /^\| balanced \| yes \| yes \|$/m);
+  });
+
+  it('formats milliseconds with one decimal, deltas with a sign and rates as percentages', () => {
+    const text = markdown();
+    assert.match(text, /^\| E2E \| candidate \| 30 \| 412\.3 ms \| 412\.3 ms \| 412\.3 ms \| 412\.3 ms \|$/m);
+    assert.match(text, /^\| E2E \| 30 \| \+12\.3 ms \| — \| \+12\.3 ms \| — \|$/m);
+    assert.match(text, /^\| exact match \| 100\.0% \|$/m);
+    assert.match(text, /^\| candidate \| 0 \| 30 \| 0\.00% \|$/m);
+  });
+});

@@ -1,0 +1,22 @@
+import { ShadowError } from '@shadow-replay/contracts';
+
+/** Error codes of the shared plumbing. */
+export const PlatformErrorCode = {
+  configInvalid: 'PLATFORM_CONFIG_INVALID',
+  configUnreadable: 'PLATFORM_CONFIG_UNREADABLE',
+  bodyTooLarge: 'PLATFORM_BODY_TOO_LARGE',
+  upstreamConnect: 'PLATFORM_UPSTREAM_CONNECT',
+  upstreamTimeout: 'PLATFORM_UPSTREAM_TIMEOUT',
+  upstreamStatus: 'PLATFORM_UPSTREAM_STATUS',
+  upstreamMalformed: 'PLATFORM_UPSTREAM_MALFORMED',
+  upstreamTruncated: 'PLATFORM_UPSTREAM_TRUNCATED',
+  kafkaPublish: 'PLATFORM_KAFKA_PUBLISH',
+} as const;
+export type PlatformErrorCode = (typeof PlatformErrorCode)[keyof typeof PlatformErrorCode];
+
+export class PlatformError extends ShadowError {
+  constructor(code: PlatformErrorCode, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'PlatformError';
+  }
+}

@@ -1,0 +1,171 @@
+import { parseArgs } from 'node:util';
+import { main as runEvaluator } from '@shadow-replay/evaluator';
+import { main as runGateway } from '@shadow-replay/gateway';
+import { main as runJoin } from '@shadow-replay/join';
+import { createLogger, runUntilSignal } from '@shadow-replay/platform';
+import { main as runReplay } from '@shadow-replay/replay';
+import { runSimCli } from '@shadow-replay/sim';
+import { runDemo } from './demo-command.js';
+import { Pipeline } from './pipeline.js';
+import { ReportFormat, buildExperimentReport, renderReport, writeOut } from './report-command.js';
+import { addresses, allSettings, cliEnv, loadConfig } from './settings.js';
+
+const USAGE = `shadow-replay — asynchronous shadow deployment of LLMs over Kafka
+
+Usage:
+  shadow-replay gateway|replay|join|evaluator --config FILE   run one service
+  shadow-replay all --config FILE                             all four services in one process
+  shadow-replay report --experiment ID [--config FILE] [--from ISO --to ISO]
+                       [--format json|md] [--out FILE]        the experiment's report
+  shadow-replay validate --config FILE                        check a configuration
+  shadow-replay sim [--port N] [--profile NAME]               simulated OpenAI-compatible model
+  shadow-replay demo [--requests N] [--out DIR]               the whole pipeline with simulated models
+
+Addresses come from the environment: KAFKA_BROKERS (default 127.0.0.1:9092),
+REDIS_URL (default redis://127.0.0.1:6379), SCHEMA_REGISTRY_URL.
+Run \`shadow-replay COMMAND --help\` for a command's options.
+`;
+
+const HELP: Record<string, string> = {
+  service: 'Usage: shadow-replay gateway|replay|join|evaluator|all --config FILE\n\nRuns until SIGTERM/SIGINT, then drains and exits 0. Logs JSON lines (LOG_LEVEL=debug|info|warn).\n',
+  report:
+    'Usage: shadow-replay report --experiment ID [--config FILE] [--from ISO] [--to ISO] [--format json|md] [--out FILE]\n\nReads the evaluation records and outcome counters of one experiment and prints (or writes) its report.\n--config gives topic names and the Redis key prefix when they are not the defaults.\n',
+  validate: 'Usage: shadow-replay validate --config FILE\n\nChecks a configuration; every problem is printed with its field path. Exit 0 when valid, 1 otherwise.\n',
+  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 300), waits until all are accounted for and writes DIR/report.json and .md\n(default demo-out).\n',
+};
+
+/** Runs the `shadow-replay` command; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    switch (command) {
+      case 'gateway':
+      case 'replay':
+      case 'join':
+      case 'evaluator':
+      case 'all':
+        return await serviceCommand(command, rest);
+      case 'report':
+        return await reportCommand(rest, print);
+      case 'validate':
+        return await validateCommand(rest, print);
+      case 'sim':
+        return await runSimCli(rest);
+      case 'demo':
+        return await demoCommand(rest, print);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`shadow-replay: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    process.stderr.write(`shadow-replay ${command ?? ''}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+async function serviceCommand(command: string, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, from: { type: 'string' }, to: { type: 'string' } } });
+  if (values.help === true) return help('service');
+  if (values.config === undefined) throw new Error('--config FILE is required (see --help)');
+  if (values.from !== undefined || values.to !== undefined) throw new Error('historical windows (--from/--to) are not available yet; run replay without them to tap live traffic');
+  const runners: Record<string, (file: string) => Promise<void>> = { gateway: runGateway, replay: runReplay, join: runJoin, evaluator: runEvaluator };
+  const runner = runners[command];
+  if (runner !== undefined) {
+    await runner(values.config);
+    return 0;
+  }
+  const config = await loadConfig(values.config);
+  const log = createLogger('shadow-replay', { level: cliEnv().LOG_LEVEL ?? 'info' });
+  await runUntilSignal(new Pipeline(config, log), log);
+  return 0;
+}
+
+async function reportCommand(argv: string[], print: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      experiment: { type: 'string', short: 'e' },
+      config: { type: 'string', short: 'c' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      format: { type: 'string', default: 'md' },
+      out: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) return help('report');
+  if (values.experiment === undefined) throw new Error('--experiment ID is required (see --help)');
+  const format = values.format ?? 'md';
+  if (!Object.values(ReportFormat).includes(format as ReportFormat)) throw new Error(`--format must be json or md (got "${format}")`);
+  const config = values.config === undefined ? undefined : await loadConfig(values.config);
+  const report = await buildExperimentReport({
+    experimentId: values.experiment,
+    from: parseTime('--from', values.from),
+    to: parseTime('--to', values.to),
+    topics: config?.kafka.topics ?? (await defaultTopics()),
+    keyPrefix: config?.redis.keyPrefix ?? 'shadow',
+    minSamples: config?.experiment?.verdict.minSamples,
+    addresses: addresses(),
+    log: createLogger('report', { level: cliEnv().LOG_LEVEL ?? 'warn' }),
+  });
+  const text = renderReport(report, format as ReportFormat);
+  if (values.out === undefined) process.stdout.write(text);
+  else {
+    await writeOut(values.out, text);
+    print(`report written to ${values.out} (conservation ${report.conservation.balanced ? 'balanced' : 'NOT balanced'})`);
+  }
+  return 0;
+}
+
+async function validateCommand(argv: string[], print: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help === true) return help('validate');
+  if (values.config === undefined) throw new Error('--config FILE is required (see --help)');
+  const config = await loadConfig(values.config);
+  const parts = ['join', 'evaluator'];
+  if (config.gateway !== undefined) parts.unshift('gateway');
+  if (config.experiment !== undefined) {
+    parts.splice(1, 0, 'replay');
+    allSettings(config);
+  }
+  print(`${values.config}: valid (${parts.join(', ')})`);
+  return 0;
+}
+
+async function demoCommand(argv: string[], print: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { requests: { type: 'string', default: '300' }, out: { type: 'string', default: 'demo-out' }, concurrency: { type: 'string', default: '16' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help === true) return help('demo');
+  const requests = positiveInt('--requests', values.requests);
+  const concurrency = positiveInt('--concurrency', values.concurrency);
+  return runDemo({ requests, concurrency, out: values.out ?? 'demo-out', print, log: createLogger('demo', { level: cliEnv().LOG_LEVEL ?? 'warn' }) });
+}
+
+async function defaultTopics() {
+  const { TopicsConfigSchema } = await import('@shadow-replay/contracts');
+  return TopicsConfigSchema.parse(undefined);
+}
+
+function help(name: string): number {
+  process.stdout.write(HELP[name] ?? USAGE);
+  return 0;
+}
+
+function positiveInt(flag: string, value: string | undefined): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`${flag} must be a positive whole number (got "${value ?? ''}")`);
+  return parsed;
+}
+
+function parseTime(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw new Error(`${flag} must be an ISO time such as 2026-11-28T10:00:00Z (got "${value}")`);
+  return time;
+}

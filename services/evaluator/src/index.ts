@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './evaluator-service.js';
+export { main } from './main.js';

@@ -1,0 +1,4 @@
+export * from './config.js';
+export * from './gateway-service.js';
+export * from './publish-buffer.js';
+export { main } from './main.js';

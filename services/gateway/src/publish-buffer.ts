@@ -1,0 +1,137 @@
+import type { Message, Producer } from 'kafkajs';
+import type { Logger } from '@shadow-replay/platform';
+
+export interface BufferedMessage {
+  topic: string;
+  message: Message & { value: Buffer };
+}
+
+export interface PublishBufferOptions {
+  producer: Producer;
+  log: Logger;
+  /** @defaultValue 10000 */
+  maxEvents: number;
+  /** @defaultValue 64 MiB */
+  maxBytes: number;
+  /** Messages sent per batch. @defaultValue 500 */
+  batchSize?: number;
+  onDropped: (count: number, reason: 'buffer_full' | 'send_failed' | 'shutdown') => void;
+  onSent: (count: number) => void;
+}
+
+/**
+ * The gateway's only link to Kafka: a bounded buffer drained by one batching loop. `offer`
+ * never waits; when the buffer is full the events are dropped and counted, so the live
+ * path never feels Kafka.
+ */
+export class PublishBuffer {
+  readonly #options: Required<PublishBufferOptions>;
+  readonly #queue: BufferedMessage[] = [];
+  #bytes = 0;
+  #connected = false;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: PublishBufferOptions) {
+    this.#options = { batchSize: 500, ...options };
+  }
+
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Adds messages that belong together (request + response); all or none are buffered. */
+  offer(messages: BufferedMessage[]): boolean {
+    const size = messages.reduce((sum, entry) => sum + entry.message.value.length, 0);
+    if (this.#stopped || this.#queue.length + messages.length > this.#options.maxEvents || this.#bytes + size > this.#options.maxBytes) {
+      this.#options.onDropped(messages.length, this.#stopped ? 'shutdown' : 'buffer_full');
+      return false;
+    }
+    this.#queue.push(...messages);
+    this.#bytes += size;
+    this.#wake?.();
+    return true;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops taking events and flushes what is buffered until the deadline; the rest is dropped. */
+  async close(deadlineMs: number): Promise<void> {
+    this.#stopped = true;
+    const deadline = Date.now() + deadlineMs;
+    while (this.#queue.length > 0 && this.#connected && Date.now() < deadline) {
+      this.#wake?.();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.#closing = true;
+    this.#wake?.();
+    await this.#loop;
+    if (this.#queue.length > 0) {
+      this.#options.log.warn({ dropped: this.#queue.length }, 'shutdown dropped buffered events');
+      this.#options.onDropped(this.#queue.length, 'shutdown');
+      this.#queue.length = 0;
+      this.#bytes = 0;
+    }
+    if (this.#connected) await this.#options.producer.disconnect();
+  }
+
+  #closing = false;
+
+  async #run(): Promise<void> {
+    while (!this.#closing) {
+      if (!this.#connected) {
+        try {
+          await this.#options.producer.connect();
+          this.#connected = true;
+          this.#options.log.info({}, 'kafka producer connected');
+        } catch (error) {
+          this.#options.log.warn({ err: error }, 'kafka producer cannot connect; events are buffered, then dropped when full');
+          await this.#sleep(1_000);
+          continue;
+        }
+      }
+      if (this.#queue.length === 0) {
+        await this.#sleep(1_000);
+        continue;
+      }
+      const batch = this.#queue.splice(0, this.#options.batchSize);
+      const size = batch.reduce((sum, entry) => sum + entry.message.value.length, 0);
+      this.#bytes -= size;
+      try {
+        await this.#options.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) });
+        this.#options.onSent(batch.length);
+      } catch (error) {
+        this.#options.log.warn({ err: error, count: batch.length }, 'kafka publish failed; events dropped');
+        this.#options.onDropped(batch.length, 'send_failed');
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}
+
+function groupByTopic(batch: BufferedMessage[]): Array<{ topic: string; messages: Message[] }> {
+  const byTopic = new Map<string, Message[]>();
+  for (const entry of batch) {
+    const list = byTopic.get(entry.topic) ?? [];
+    list.push(entry.message);
+    byTopic.set(entry.topic, list);
+  }
+  return [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
+}

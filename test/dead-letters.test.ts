@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DeadLetterHeader, Outcome, ResponseEventSchema, decodeEvent, type RequestEvent } from '@shadow-replay/contracts';
+import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
+import { ReplayService, replaySettings } from '@shadow-replay/replay';
+import { createSimServer } from '@shadow-replay/sim';
+import { testScope } from './support/harness.js';
+
+function validRequest(requestId: string): RequestEvent {
+  return {
+    schemaVersion: 1,
+    requestId,
+    occurredAt: Date.now(),
+    route: '/v1/chat/completions',
+    sampling: { rate: 1, key: null, sampled: true },
+    body: { model: 'sim', messages: [{ role: 'user', content: `hello ${requestId}` }] },
+    headers: {},
+  };
+}
+
+describe('poison request events', () => {
+  it('go to the dead-letter topic with a reason header and are counted, while replay keeps consuming', async (t) => {
+    const sim = createSimServer({ profile: 'fast' });
+    const candidate = await sim.start();
+    t.after(() => sim.close());
+    const scope = testScope(t, (id) => ({
+      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+    }));
+    const topics = scope.config.kafka.topics;
+    const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
+    t.after(() => replay.close());
+    await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
+
+    const producer = scope.kafka.producer();
+    await producer.connect();
+    t.after(() => producer.disconnect());
+    const schemaInvalid = { ...validRequest('bad-schema'), body: { messages: 'not a list' } };
+    await producer.send({
+      topic: topics.requests,
+      messages: [
+        { key: 'broken', value: '{"requestId": "broken", ', headers: { trace: 'abc' } },
+        { key: 'bad-schema', value: JSON.stringify(schemaInvalid) },
+        { key: 'good-1', value: JSON.stringify(validRequest('good-1')) },
+        { key: 'good-2', value: JSON.stringify(validRequest('good-2')) },
+      ],
+    });
+    await replay.start();
+
+    const experimentId = scope.config.experiment?.id ?? '';
+    const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
+    await waitFor(async () => (await outcomes.counts(experimentId, 'cand')).consumed === 4, { timeoutMs: 60_000, what: 'four consumed requests' });
+    await waitFor(async () => (await scope.read(topics.candidateResponses)).length === 2, { timeoutMs: 60_000, what: 'two candidate responses' });
+
+    const deadLetters = await scope.read(topics.deadLetter);
+    assert.equal(deadLetters.length, 2);
+    const byKey = new Map(deadLetters.map((record) => [record.key?.toString(), record]));
+    const broken = byKey.get('broken');
+    assert.ok(broken);
+    assert.equal(broken.value?.toString(), '{"requestId": "broken", ', 'the original bytes are kept');
+    assert.match(String(broken.headers[DeadLetterHeader.reason]), /^invalid_json: /);
+    assert.equal(String(broken.headers[DeadLetterHeader.stage]), 'replay');
+    assert.equal(String(broken.headers[DeadLetterHeader.sourceTopic]), topics.requests);
+    assert.equal(String(broken.headers.trace), 'abc');
+    const invalid = byKey.get('bad-schema');
+    assert.ok(invalid);
+    assert.match(String(invalid.headers[DeadLetterHeader.reason]), /^schema_invalid: body\.messages/);
+
+    const answered = (await scope.read(topics.candidateResponses)).map((record) => {
+      const decoded = decodeEvent(ResponseEventSchema, record.value);
+      assert.ok(decoded.ok);
+      return decoded.value.requestId;
+    });
+    assert.deepEqual(answered.sort(), ['good-1', 'good-2']);
+    const counts = await outcomes.counts(experimentId, 'cand');
+    assert.equal(counts[Outcome.deadLetter], 2);
+  });
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EvaluationRecordSchema, PENDING, RequestEventSchema, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
+import { Pipeline, buildExperimentReport, sendTraffic } from '@shadow-replay/cli';
+import { OutcomeStore, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
+import { createSimServer } from '@shadow-replay/sim';
+import { testScope } from './support/harness.js';
+
+const REQUESTS = 200;
+
+function idsOf(records: ConsumedRecord[], schema: typeof RequestEventSchema | typeof ResponseEventSchema | typeof EvaluationRecordSchema): string[] {
+  return records.map((record) => {
+    const decoded = decodeEvent(schema, record.value);
+    assert.ok(decoded.ok, `undecodable record on ${record.topic}: ${decoded.ok ? '' : decoded.reason}`);
+    return decoded.value.requestId;
+  });
+}
+
+function assertExactlyOnce(ids: string[], expected: string[], what: string): void {
+  assert.equal(ids.length, expected.length, `${what}: ${ids.length} records for ${expected.length} requests`);
+  assert.deepEqual([...ids].sort(), [...expected].sort(), `${what}: every request id exactly once`);
+}
+
+describe('the pipeline end to end on real Kafka and Redis', () => {
+  it('carries 200 requests from the gateway to evaluation records, each exactly once, with a balanced conservation table', async (t) => {
+    // Simulated models stand in for GPUs; timeScale shortens their latency profile.
+    const stableSim = createSimServer({ profile: 'stable', overrides: { timeScale: 0.05 } });
+    const candidateSim = createSimServer({ profile: 'candidate', overrides: { timeScale: 0.05 } });
+    const stable = await stableSim.start();
+    const candidate = await candidateSim.start();
+    t.after(() => Promise.all([stableSim.close(), candidateSim.close()]));
+
+    const scope = testScope(t, (id) => ({
+      gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stable.url } },
+      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url, rate: { concurrency: 16 } }] },
+    }));
+    const experimentId = scope.config.experiment?.id ?? '';
+    const pipeline = new Pipeline(scope.config, silentLogger(), scope.env);
+    t.after(() => pipeline.close());
+    await pipeline.start();
+
+    const traffic = await sendTraffic({ gatewayUrl: pipeline.gateway.url, count: REQUESTS, concurrency: 16, runId: scope.id });
+    assert.equal(traffic.ok, REQUESTS, 'every user request succeeds');
+
+    const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
+    await waitFor(
+      async () => {
+        const counts = await outcomes.counts(experimentId, 'cand');
+        return counts.consumed === REQUESTS && counts[PENDING] === 0;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, what: 'every request to reach its outcome' },
+    );
+
+    const topics = scope.config.kafka.topics;
+    assertExactlyOnce(idsOf(await scope.read(topics.requests), RequestEventSchema), traffic.requestIds, 'request events');
+    assertExactlyOnce(idsOf(await scope.read(topics.stableResponses), ResponseEventSchema), traffic.requestIds, 'stable responses');
+    assertExactlyOnce(idsOf(await scope.read(topics.candidateResponses), ResponseEventSchema), traffic.requestIds, 'candidate responses');
+    assertExactlyOnce(idsOf(await scope.read(topics.evaluations), EvaluationRecordSchema), traffic.requestIds, 'evaluation records');
+
+    const report = await buildExperimentReport({
+      experimentId,
+      topics,
+      keyPrefix: scope.config.redis.keyPrefix,
+      addresses: { kafkaBrokers: scope.env.KAFKA_BROKERS?.split(',') ?? [], redisUrl: scope.env.REDIS_URL ?? '', schemaRegistryUrl: undefined },
+      log: silentLogger(),
+    });
+    assert.equal(report.conservation.balanced, true, `conservation notes: ${report.conservation.notes.join('; ')}`);
+    assert.equal(report.conservation.consumed, REQUESTS);
+    assert.equal(report.conservation.outcomes.evaluated, REQUESTS);
+    const arm = report.arms.find((entry) => entry.arm === 'cand');
+    assert.ok(arm, 'the report has the candidate arm');
+    assert.equal(arm.latency.e2eMs.stable.n, REQUESTS);
+    assert.equal(arm.latency.e2eMs.candidate.n, REQUESTS);
+  });
+});
