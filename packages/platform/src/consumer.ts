@@ -78,7 +78,12 @@ export class PipelineConsumer {
   }
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+    const { batch } = payload;
+    const resolveOffset = (offset: string) => payload.resolveOffset(offset);
+    const heartbeat = () => payload.heartbeat();
+    const commitOffsetsIfNecessary = () => payload.commitOffsetsIfNecessary();
+    const isRunning = () => payload.isRunning();
+    const isStale = () => payload.isStale();
     const messages = batch.messages;
     const done = new Array<boolean>(messages.length).fill(false);
     let resolved = 0;
@@ -122,7 +127,7 @@ export class PipelineConsumer {
     await commitOffsetsIfNecessary();
     if (failure !== undefined) {
       this.#options.log.warn({ topic: batch.topic, partition: batch.partition, err: failure }, 'batch failed; redoing from last resolved offset');
-      throw failure;
+      throw failure instanceof Error ? failure : new Error('batch handler failed', { cause: failure });
     }
   }
 }

@@ -11,7 +11,7 @@ export interface Service {
  * Runs cleanup steps in order and keeps going when one fails, so one broken client never
  * leaves the others open. The first error is rethrown after every step ran.
  */
-export async function runSteps(log: Logger, steps: ReadonlyArray<readonly [string, () => Promise<unknown> | unknown]>): Promise<void> {
+export async function runSteps(log: Logger, steps: ReadonlyArray<readonly [string, () => unknown]>): Promise<void> {
   let first: unknown;
   for (const [name, step] of steps) {
     const started = Date.now();
@@ -23,7 +23,7 @@ export async function runSteps(log: Logger, steps: ReadonlyArray<readonly [strin
       first ??= error;
     }
   }
-  if (first !== undefined) throw first instanceof Error ? first : new Error(String(first));
+  if (first !== undefined) throw first instanceof Error ? first : new Error('close step failed', { cause: first });
 }
 
 /** Memoises a close function so every caller shares one run. */

@@ -130,8 +130,8 @@ export function parseSimArgs(argv: readonly string[]): SimCliArgs {
     }
   }
 
-  const profile = help ? undefined : applyProfilePatch(resolveProfile(profileName), overrides as SimProfilePatch);
-  return { help, host, port, profileName, overrides: overrides as SimProfilePatch, profile };
+  const profile = help ? undefined : applyProfilePatch(resolveProfile(profileName), overrides);
+  return { help, host, port, profileName, overrides: overrides, profile };
 }
 
 const stopSignals = ['SIGINT', 'SIGTERM'] as const;
