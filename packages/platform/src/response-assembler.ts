@@ -70,7 +70,7 @@ export class ResponseAssembler {
   }
 
   /** Feeds a complete non-streaming JSON body. */
-  feedJson(body: Buffer | string, at = performance.now()): void {
+  feedJson(body: Buffer | string): void {
     let parsed: unknown;
     try {
       parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
@@ -94,11 +94,9 @@ export class ResponseAssembler {
       state.finishReason = asString(choice.finish_reason) ?? state.finishReason;
     }
     this.#readUsage(value.usage);
-    if (this.#choices.size > 0) {
-      this.#firstContentAt = at;
-      this.#contentTimes = [at];
-      this.#done = true;
-    }
+    // A non-streamed answer arrives whole: there is no first token to time (TTFT stays null)
+    // and no inter-token gaps; only E2E is measured.
+    if (this.#choices.size > 0) this.#done = true;
   }
 
   end(at = performance.now()): void {

@@ -44,9 +44,10 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return added
 `;
 
+// The deadline entry, not the pending hash (which may have expired by TTL while no sweeper
+// ran), is the record that a candidate waited; only a finished pair is skipped.
 const EXPIRE_PENDING = `
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { Outcome, PENDING } from '@shadow-replay/contracts';
+import { JoinState, type StoredSide } from '@shadow-replay/join';
+import { OutcomeStore } from '@shadow-replay/platform';
+import { testScope } from './support/harness.js';
+
+function scopeRedis(t: TestContext) {
+  const scope = testScope(t, () => ({}));
+  return { redis: scope.redis, prefix: scope.config.redis.keyPrefix };
+}
+
+const side = (offset: string): StoredSide => ({ event: `{"offset":"${offset}"}`, topic: 't', partition: 0, offset });
+
+describe('outcome accounting in Redis', () => {
+  it('counts a redelivered request once and never reopens a settled one', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const store = new OutcomeStore({ redis, keyPrefix: prefix });
+    assert.equal(await store.consume('e', 'a', 'r1'), '');
+    assert.equal(await store.consume('e', 'a', 'r1'), PENDING, 'a redelivery sees the earlier state');
+    assert.equal(await store.settle('e', 'a', 'r1', Outcome.evaluated), PENDING);
+    assert.equal(await store.settle('e', 'a', 'r1', Outcome.evaluated), Outcome.evaluated);
+    assert.equal(await store.settle('e', 'a', 'r1', Outcome.evalFailed), Outcome.evaluated, 'a final outcome is not overwritten');
+    assert.equal(await store.consume('e', 'a', 'r1'), Outcome.evaluated);
+    const counts = await store.counts('e', 'a');
+    assert.equal(counts.consumed, 1);
+    assert.equal(counts.evaluated, 1);
+    assert.equal(counts[PENDING], 0);
+    assert.equal(counts.eval_failed, 0);
+  });
+
+  it('keeps the table balanced when many concurrent updates race for the same requests', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const store = new OutcomeStore({ redis, keyPrefix: prefix });
+    const ids = Array.from({ length: 200 }, (_, i) => `r${i}`);
+    await Promise.all([...ids, ...ids].map((id) => store.consume('e', 'a', id)));
+    await Promise.all(ids.flatMap((id, i) => [store.settle('e', 'a', id, i % 2 ? Outcome.evaluated : Outcome.candidateError), store.settle('e', 'a', id, Outcome.evaluated)]));
+    const counts = await store.counts('e', 'a');
+    assert.equal(counts.consumed, 200);
+    assert.equal(counts[PENDING], 0);
+    assert.equal(counts.evaluated + counts.candidate_error, 200);
+    assert.deepEqual(await store.arms('e'), ['a']);
+  });
+
+  it('counts an outcome for a request it never saw consumed, so the anomaly stays visible', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const store = new OutcomeStore({ redis, keyPrefix: prefix });
+    await store.settle('e', 'a', 'ghost', Outcome.stableMissing);
+    const counts = await store.counts('e', 'a');
+    assert.equal(counts.consumed, 1);
+    assert.equal(counts.stable_missing, 1);
+  });
+});
+
+describe('join state in Redis', () => {
+  it('pairs a candidate that came first with the stable side that came later, once', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 60_000 });
+    assert.deepEqual(await state.offerCandidate('r1', 'e', 'a', side('c1')), { state: 'waiting' });
+    const waiting = await state.offerStable('r1', side('s1'));
+    assert.deepEqual(waiting, [{ experimentId: 'e', arm: 'a', side: side('c1') }]);
+    await state.markDone('r1', 'e', 'a');
+    assert.deepEqual(await state.offerStable('r1', side('s1')), [], 'a redelivered stable side pairs nothing again');
+    assert.deepEqual(await state.offerCandidate('r1', 'e', 'a', side('c1')), { state: 'done' }, 'a redelivered candidate is recognised');
+  });
+
+  it('pairs a candidate that came after the stable side at once, and keeps arms apart', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 60_000 });
+    assert.deepEqual(await state.offerStable('r2', side('s2')), []);
+    assert.deepEqual(await state.offerCandidate('r2', 'e', 'a', side('c2')), { state: 'paired', stable: side('s2') });
+    await state.markDone('r2', 'e', 'a');
+    assert.deepEqual(await state.offerCandidate('r2', 'e', 'b', side('c3')), { state: 'paired', stable: side('s2') }, 'another arm of the same request still pairs');
+  });
+
+  it('hands an expired candidate to exactly one of several sweepers', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 1 });
+    for (let i = 0; i < 20; i++) await state.offerCandidate(`x${i}`, 'e', 'a', side(String(i)));
+    const later = Date.now() + 1_000;
+    const claims = await Promise.all([state.expire(later), state.expire(later), state.expire(later)]);
+    const claimed = claims.flat().map((entry) => entry.requestId).sort();
+    assert.equal(claimed.length, 20);
+    assert.equal(new Set(claimed).size, 20);
+    assert.deepEqual(await state.offerStable('x0', side('late')), [], 'a stable side arriving after expiry pairs nothing');
+  });
+});
