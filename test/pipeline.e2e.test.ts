@@ -72,4 +72,48 @@ describe('the pipeline end to end on real Kafka and Redis', () => {
     assert.equal(arm.latency.e2eMs.stable.n, REQUESTS);
     assert.equal(arm.latency.e2eMs.candidate.n, REQUESTS);
   });
+
+  it('counts failed candidate calls as candidate_error and still balances the table', async (t) => {
+    const stableSim = createSimServer({ profile: 'fast' });
+    // A seeded fault draw makes the failing requests the same on every run.
+    const candidateSim = createSimServer({ profile: 'fast', overrides: { errorRate: 0.2, faultSeed: 7 } });
+    const stable = await stableSim.start();
+    const candidate = await candidateSim.start();
+    t.after(() => Promise.all([stableSim.close(), candidateSim.close()]));
+    const scope = testScope(t, (id) => ({
+      gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stable.url } },
+      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+    }));
+    const experimentId = scope.config.experiment?.id ?? '';
+    const pipeline = new Pipeline(scope.config, silentLogger(), scope.env);
+    t.after(() => pipeline.close());
+    await pipeline.start();
+    const traffic = await sendTraffic({ gatewayUrl: pipeline.gateway.url, count: 100, concurrency: 8, runId: scope.id });
+    assert.equal(traffic.ok, 100);
+    const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
+    await waitFor(
+      async () => {
+        const counts = await outcomes.counts(experimentId, 'cand');
+        return counts.consumed === 100 && counts[PENDING] === 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: 'every request to reach its outcome' },
+    );
+    const counts = await outcomes.counts(experimentId, 'cand');
+    assert.ok(counts.candidate_error > 0, 'some candidate calls failed');
+    assert.equal(counts.candidate_error, candidateSim.stats().byStatus['500'] ?? 0, 'one candidate_error per failed call');
+    assert.equal(counts.candidate_error + counts.evaluated, 100);
+    const failed = (await scope.read(scope.config.kafka.topics.candidateResponses))
+      .map((record) => decodeEvent(ResponseEventSchema, record.value))
+      .filter((decoded) => decoded.ok && decoded.value.outcome === 'error');
+    assert.equal(failed.length, counts.candidate_error, 'every failure is published as a candidate ResponseEvent, never skipped');
+    const report = await buildExperimentReport({
+      experimentId,
+      topics: scope.config.kafka.topics,
+      keyPrefix: scope.config.redis.keyPrefix,
+      addresses: { kafkaBrokers: scope.env.KAFKA_BROKERS?.split(',') ?? [], redisUrl: scope.env.REDIS_URL ?? '', schemaRegistryUrl: undefined },
+      log: silentLogger(),
+    });
+    assert.equal(report.conservation.balanced, true, report.conservation.notes.join('; '));
+    assert.equal(report.arms[0]?.verdict.status, 'fail', 'a 20% candidate error rate fails the error-rate gate');
+  });
 });

@@ -50,13 +50,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const path = `${base.pathname.replace(/\/$/, '')}/v1/chat/completions`;
   // One pool per phase, sized to the concurrency, so every phase starts from the same client state.
   const pool = new Pool(base.origin, { connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
-  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: {}, latenciesMs: [], firstStartAt: performance.now(), lastEndAt: 0, cutShort: false };
-  const deadline = performance.now() + options.phaseDeadlineMs;
+  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: {}, latenciesMs: [], firstStartAt: 0, lastEndAt: 0, cutShort: false };
   const fail = (reason: string) => {
     result.failed++;
     result.failures[reason] = (result.failures[reason] ?? 0) + 1;
   };
   let next = 0;
+  const deadline = performance.now() + options.phaseDeadlineMs;
   const worker = async () => {
     while (next < options.count) {
       if (options.signal?.aborted === true || performance.now() > deadline) {
@@ -86,6 +86,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       options.onProgress?.(result.ok + result.failed);
     }
   };
+  result.firstStartAt = performance.now();
   try {
     await Promise.all(Array.from({ length: Math.min(options.concurrency, options.count) }, worker));
   } finally {

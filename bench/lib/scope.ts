@@ -1,0 +1,75 @@
+/**
+ * Unique names for one benchmark run (topics, Redis key prefix, queue, client id) and their
+ * removal afterwards, like the tests' `testScope`: runs never see each other's data and leave
+ * nothing behind.
+ */
+import { randomUUID } from 'node:crypto';
+import { createKafka, silentLogger } from '@shadow-replay/platform';
+import type { TopicsConfig } from '@shadow-replay/contracts';
+import type { Redis } from 'ioredis';
+
+export interface BenchScope {
+  id: string;
+  topics: TopicsConfig;
+  keyPrefix: string;
+  evalQueue: string;
+}
+
+export function benchScope(kind: string): BenchScope {
+  const id = `bench-${kind}-${Date.now().toString(36)}-${randomUUID().slice(0, 6)}`;
+  return {
+    id,
+    topics: {
+      requests: `${id}.requests`,
+      stableResponses: `${id}.responses.stable`,
+      candidateResponses: `${id}.responses.candidate`,
+      evaluations: `${id}.evaluations`,
+      deadLetter: `${id}.dlq`,
+    },
+    keyPrefix: `shadow-bench:${id}`,
+    evalQueue: `eval-${id}`,
+  };
+}
+
+export interface CleanupReport {
+  topicsDeleted: number;
+  groupsDeleted: number;
+  redisKeysDeleted: number;
+  /** What could not be removed, as messages; empty when everything went. */
+  problems: string[];
+}
+
+/**
+ * Deletes the scope's topics, every consumer group whose id contains the scope id (the
+ * services derive their group ids from the client id or experiment id, both the scope id) and
+ * every Redis key under its prefix. Call it after the consumers left their groups.
+ */
+export async function cleanupScope(scope: BenchScope, options: { kafkaBrokers: string[]; redis: Redis }): Promise<CleanupReport> {
+  const report: CleanupReport = { topicsDeleted: 0, groupsDeleted: 0, redisKeysDeleted: 0, problems: [] };
+  const admin = createKafka({ brokers: options.kafkaBrokers, clientId: `${scope.id}-cleanup`, log: silentLogger() }).admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const mine = Object.values(scope.topics).filter((topic) => existing.has(topic));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+    report.topicsDeleted = mine.length;
+    const myGroups = (await admin.listGroups()).groups.map((group) => group.groupId).filter((groupId) => groupId.includes(scope.id));
+    if (myGroups.length > 0) await admin.deleteGroups(myGroups);
+    report.groupsDeleted = myGroups.length;
+  } catch (error) {
+    report.problems.push(`kafka: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await options.redis.scan(cursor, 'MATCH', `${scope.keyPrefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) report.redisKeysDeleted += await options.redis.del(...keys);
+    } while (cursor !== '0');
+  } catch (error) {
+    report.problems.push(`redis: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return report;
+}

@@ -1,0 +1,528 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { describe, it, type TestContext } from 'node:test';
+import { RequestEventSchema, ResponseEventSchema, decodeEvent, type RequestEvent, type ResponseEvent } from '@shadow-replay/contracts';
+import { GatewayService, gatewaySettings } from '@shadow-replay/gateway';
+import { ensureTopics, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
+import { createSimServer, type SimServerOptions } from '@shadow-replay/sim';
+import { request } from 'undici';
+import { testScope, type TestScope } from './support/harness.js';
+
+const ROUTE = '/v1/chat/completions';
+const USER_AGENT = 'shadow-replay-gateway-test';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+interface RunningGateway {
+  scope: TestScope;
+  gateway: GatewayService;
+  url: string;
+}
+
+interface GatewayOptions {
+  /** Merged into the `gateway` section of the configuration. */
+  gateway?: Record<string, unknown>;
+  /** Merged into the environment the settings are read from. */
+  env?: Record<string, string>;
+  flushDeadlineMs?: number;
+  /** Create the two topics the gateway publishes to (it does not create them itself). */
+  createTopics?: boolean;
+}
+
+async function startSim(t: TestContext, options: SimServerOptions = { profile: 'fast' }): Promise<string> {
+  const sim = createSimServer(options);
+  const { url } = await sim.start();
+  t.after(() => sim.close());
+  return url;
+}
+
+async function startGateway(t: TestContext, stableUrl: string, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const scope = testScope(t, () => ({
+    gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stableUrl }, ...options.gateway },
+  }));
+  const topics = scope.config.kafka.topics;
+  if (options.createTopics ?? true) await ensureTopics(scope.kafka, [topics.requests, topics.stableResponses], 3);
+  const gateway = new GatewayService({
+    settings: gatewaySettings(scope.config, { ...scope.env, ...options.env }),
+    log: silentLogger(),
+    ...(options.flushDeadlineMs === undefined ? {} : { flushDeadlineMs: options.flushDeadlineMs }),
+  });
+  t.after(() => gateway.close());
+  await gateway.start();
+  return { scope, gateway, url: gateway.url };
+}
+
+async function send(baseUrl: string, path: string, init: { method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  const response = await request(`${baseUrl}${path}`, {
+    method: init.method ?? 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  });
+  return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+}
+
+function chat(baseUrl: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  return send(baseUrl, ROUTE, { body: typeof body === 'string' ? body : JSON.stringify(body), headers });
+}
+
+function chatBody(prompt: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { model: 'sim-model', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: prompt }], ...extra };
+}
+
+// The sim draws a random completion id and stamps `created` with the clock for every answer;
+// everything else in a non-faulty answer is a function of the prompt.
+function withoutPerResponseFields(text: string): string {
+  return text.replace(/"id":"chatcmpl-[0-9a-f]+"/g, '"id":"<id>"').replace(/"created":\d+/g, '"created":0');
+}
+
+async function scrape(gatewayUrl: string): Promise<string> {
+  const reply = await send(gatewayUrl, '/metrics', { method: 'GET' });
+  assert.equal(reply.status, 200, 'GET /metrics answers 200');
+  return reply.text;
+}
+
+/** Sum of the series of `name` whose labels include `labels`; undefined when no series matches. */
+function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  let total: number | undefined;
+  for (const line of text.split('\n')) {
+    const match = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (match === null || match[1] !== name) continue;
+    const found = new Map([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((label) => [label[1], label[2]]));
+    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) total = (total ?? 0) + Number(match[3]);
+  }
+  return total;
+}
+
+async function waitForPublished(gatewayUrl: string, events: number): Promise<void> {
+  await waitFor(async () => (metricValue(await scrape(gatewayUrl), 'shadow_gateway_publish_sent_total') ?? 0) >= events, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    what: `${events} events acknowledged by Kafka`,
+  });
+}
+
+interface Published<T> {
+  key: string | undefined;
+  event: T;
+}
+
+function decodeAll<T>(records: ConsumedRecord[], decode: (value: Buffer | null) => T): Array<Published<T>> {
+  return records.map((record) => ({ key: record.key?.toString(), event: decode(record.value) }));
+}
+
+async function publishedEvents(scope: TestScope): Promise<{ requests: Array<Published<RequestEvent>>; responses: Array<Published<ResponseEvent>> }> {
+  const topics = scope.config.kafka.topics;
+  const requests = decodeAll(await scope.read(topics.requests), (value) => {
+    const decoded = decodeEvent(RequestEventSchema, value);
+    assert.ok(decoded.ok, `undecodable RequestEvent: ${decoded.ok ? '' : decoded.reason}`);
+    return decoded.value;
+  });
+  const responses = decodeAll(await scope.read(topics.stableResponses), (value) => {
+    const decoded = decodeEvent(ResponseEventSchema, value);
+    assert.ok(decoded.ok, `undecodable ResponseEvent: ${decoded.ok ? '' : decoded.reason}`);
+    return decoded.value;
+  });
+  return { requests, responses };
+}
+
+function only<T>(list: Array<Published<T>>, requestId: string, what: string): T {
+  const matching = list.filter((entry) => entry.key === requestId);
+  assert.equal(matching.length, 1, `${what}: exactly one record keyed ${requestId} (found keys ${list.map((entry) => entry.key).join(', ')})`);
+  const [entry] = matching;
+  assert.ok(entry);
+  return entry.event;
+}
+
+interface SseSummary {
+  content: string;
+  finishReason: string | null;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  done: boolean;
+}
+
+function readSse(text: string): SseSummary {
+  const summary: SseSummary = { content: '', finishReason: null, usage: null, done: false };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data: ')) continue;
+    const data = line.slice('data: '.length);
+    if (data === '[DONE]') {
+      summary.done = true;
+      continue;
+    }
+    const chunk = JSON.parse(data) as {
+      choices: Array<{ delta: { content?: string }; finish_reason: string | null }>;
+      usage?: SseSummary['usage'];
+    };
+    for (const choice of chunk.choices) {
+      summary.content += choice.delta.content ?? '';
+      summary.finishReason = choice.finish_reason ?? summary.finishReason;
+    }
+    if (chunk.usage) summary.usage = chunk.usage;
+  }
+  return summary;
+}
+
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  return `http://127.0.0.1:${port}`;
+}
+
+function openAiErrorText(message: string, type: string, code: string): string {
+  return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+describe('the gateway on real Kafka', () => {
+  it('relays a non-streamed completion exactly as the stable model answers it and publishes the request and the stable answer keyed by the request id', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+    const body = chatBody('Name three uses of a message queue.');
+
+    const direct = await chat(stableUrl, body);
+    const before = Date.now();
+    const viaGateway = await chat(url, body, { 'x-request-id': 'req-nonstream-1' });
+    const withoutId = await chat(url, body);
+    const after = Date.now();
+
+    assert.equal(direct.status, 200);
+    assert.equal(viaGateway.status, direct.status);
+    assert.deepEqual(JSON.parse(withoutPerResponseFields(viaGateway.text)), JSON.parse(withoutPerResponseFields(direct.text)));
+    assert.equal(viaGateway.headers['content-type'], 'application/json');
+    assert.equal(viaGateway.headers['x-request-id'], 'req-nonstream-1', 'the request id the user sent comes back');
+    const generatedId = withoutId.headers['x-request-id'];
+    assert.equal(typeof generatedId, 'string');
+    assert.match(String(generatedId), UUID, 'a request without an id gets a generated UUID');
+    assert.equal(withoutId.status, 200);
+
+    await waitForPublished(url, 4);
+    const { requests, responses } = await publishedEvents(scope);
+    assert.equal(requests.length, 2, 'one RequestEvent per user request');
+    assert.equal(responses.length, 2, 'one stable ResponseEvent per user request');
+
+    const answer = JSON.parse(viaGateway.text) as {
+      id: string;
+      model: string;
+      choices: Array<{ message: { content: string }; finish_reason: string }>;
+      usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+    };
+    const requestEvent = only(requests, 'req-nonstream-1', 'request topic');
+    assert.equal(requestEvent.requestId, 'req-nonstream-1');
+    assert.equal(requestEvent.route, ROUTE);
+    assert.deepEqual(requestEvent.body, body);
+    assert.deepEqual(requestEvent.headers, { 'user-agent': USER_AGENT });
+    assert.deepEqual(requestEvent.sampling, { rate: 1, key: null, sampled: true });
+    assert.equal(requestEvent.tenant, undefined);
+    assert.ok(requestEvent.occurredAt >= before && requestEvent.occurredAt <= after, `occurredAt ${requestEvent.occurredAt} within the call`);
+
+    const responseEvent = only(responses, 'req-nonstream-1', 'stable response topic');
+    assert.equal(responseEvent.requestId, 'req-nonstream-1');
+    assert.equal(responseEvent.arm, 'stable');
+    assert.equal(responseEvent.experimentId, undefined);
+    assert.equal(responseEvent.outcome, 'ok');
+    assert.equal(responseEvent.status, 200);
+    assert.equal(responseEvent.error, null);
+    assert.equal(responseEvent.streamed, false);
+    assert.deepEqual(responseEvent.endpoint, { name: 'stable', model: 'sim-model' });
+    assert.deepEqual(responseEvent.response, {
+      id: answer.id,
+      model: 'sim-model',
+      choices: [{ index: 0, content: answer.choices[0]?.message.content, toolCalls: [], finishReason: answer.choices[0]?.finish_reason }],
+    });
+    assert.ok((answer.choices[0]?.message.content.length ?? 0) > 0, 'the sim answered with text');
+    assert.deepEqual(responseEvent.usage, { prompt: answer.usage.prompt_tokens, completion: answer.usage.completion_tokens, total: answer.usage.total_tokens, source: 'usage' });
+    assert.equal(responseEvent.timing.sentAt, requestEvent.occurredAt);
+    assert.ok(responseEvent.timing.e2eMs > 0, `e2eMs ${responseEvent.timing.e2eMs} > 0`);
+    assert.equal(responseEvent.timing.tpotMs, null, 'no per-token time without a stream');
+
+    only(requests, String(generatedId), 'request topic');
+    assert.equal(only(responses, String(generatedId), 'stable response topic').outcome, 'ok');
+  });
+
+  it('relays a streamed completion byte for byte and publishes the assembled answer with TTFT and reported usage', async (t) => {
+    const stableUrl = await startSim(t, { profile: 'stable', overrides: { timeScale: 0.05 } });
+    const { scope, url } = await startGateway(t, stableUrl);
+    const withUsage = chatBody('Describe a log-structured storage engine.', { stream: true, stream_options: { include_usage: true } });
+    const withoutUsage = chatBody('Describe a log-structured storage engine.', { stream: true });
+
+    const direct = await chat(stableUrl, withUsage);
+    const viaGateway = await chat(url, withUsage, { 'x-request-id': 'req-stream-usage' });
+    const estimated = await chat(url, withoutUsage, { 'x-request-id': 'req-stream-estimate' });
+
+    assert.equal(viaGateway.status, 200);
+    assert.equal(viaGateway.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(viaGateway.headers['x-request-id'], 'req-stream-usage');
+    assert.equal(withoutPerResponseFields(viaGateway.text), withoutPerResponseFields(direct.text), 'the client receives what the sim sends');
+    const sse = readSse(viaGateway.text);
+    assert.equal(sse.done, true);
+    assert.ok(sse.usage, 'the sim sent a usage chunk');
+    assert.ok(sse.content.length > 0);
+
+    await waitForPublished(url, 4);
+    const { responses } = await publishedEvents(scope);
+    assert.equal(responses.length, 2);
+    const event = only(responses, 'req-stream-usage', 'stable response topic');
+    assert.equal(event.outcome, 'ok');
+    assert.equal(event.status, 200);
+    assert.equal(event.error, null);
+    assert.equal(event.streamed, true);
+    assert.deepEqual(event.response?.choices, [{ index: 0, content: sse.content, toolCalls: [], finishReason: sse.finishReason }]);
+    assert.equal(sse.finishReason, 'stop');
+    assert.deepEqual(event.usage, { prompt: sse.usage.prompt_tokens, completion: sse.usage.completion_tokens, total: sse.usage.total_tokens, source: 'usage' });
+    assert.notEqual(event.timing.ttftMs, null);
+    assert.ok((event.timing.ttftMs ?? 0) > 0 && (event.timing.ttftMs ?? 0) <= event.timing.e2eMs, `0 < ttftMs ${event.timing.ttftMs} <= e2eMs ${event.timing.e2eMs}`);
+    assert.notEqual(event.timing.tpotMs, null, 'a stream of many chunks has a time per output token');
+
+    const withoutUsageEvent = only(responses, 'req-stream-estimate', 'stable response topic');
+    assert.equal(readSse(estimated.text).usage, null, 'no usage chunk was asked for');
+    assert.equal(withoutUsageEvent.usage?.source, 'estimate', 'without include_usage the gateway estimates tokens');
+    assert.equal(withoutUsageEvent.response?.choices[0]?.content, sse.content, 'the same prompt gives the same answer');
+  });
+
+  it('publishes only allowlisted headers and takes the tenant from x-tenant-id', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+
+    const reply = await chat(url, chatBody('Which headers survive?'), {
+      'x-request-id': 'req-headers',
+      authorization: 'Bearer sk-user-secret',
+      cookie: 'session=abc123',
+      'x-api-key': 'key-secret',
+      'x-tenant-id': 'tenant-42',
+      'x-conversation-id': 'conv-7',
+      'x-sim-fault': 'none',
+    });
+    assert.equal(reply.status, 200);
+
+    await waitForPublished(url, 2);
+    const { requests } = await publishedEvents(scope);
+    const event = only(requests, 'req-headers', 'request topic');
+    assert.deepEqual(event.headers, { 'user-agent': USER_AGENT, 'x-tenant-id': 'tenant-42', 'x-conversation-id': 'conv-7' });
+    assert.equal(event.tenant, 'tenant-42');
+    assert.equal(event.conversationId, 'conv-7');
+    const raw = JSON.stringify(event);
+    for (const secret of ['sk-user-secret', 'abc123', 'key-secret']) assert.ok(!raw.includes(secret), `${secret} does not reach Kafka`);
+  });
+
+  it('relays upstream 500 and 429 answers unchanged and publishes them as retryable errors with their status', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+    const body = chatBody('Fail for me.');
+
+    for (const [fault, status, requestId] of [
+      ['error', 500, 'req-500'],
+      ['rate_limit', 429, 'req-429'],
+    ] as const) {
+      const direct = await chat(stableUrl, body, { 'x-sim-fault': fault });
+      const viaGateway = await chat(url, body, { 'x-sim-fault': fault, 'x-request-id': requestId });
+      assert.equal(direct.status, status);
+      assert.equal(viaGateway.status, status);
+      assert.equal(viaGateway.text, direct.text, `the ${status} body is relayed as it is`);
+      assert.equal(viaGateway.headers['retry-after'], direct.headers['retry-after']);
+      assert.equal(viaGateway.headers['x-request-id'], requestId);
+    }
+    assert.equal((await chat(url, body, { 'x-sim-fault': 'rate_limit' })).headers['retry-after'], '1', 'the sim asks to retry after 1 s');
+
+    await waitForPublished(url, 6);
+    const { responses } = await publishedEvents(scope);
+    for (const [requestId, status] of [
+      ['req-500', 500],
+      ['req-429', 429],
+    ] as const) {
+      const event = only(responses, requestId, 'stable response topic');
+      assert.equal(event.arm, 'stable');
+      assert.equal(event.outcome, 'error');
+      assert.equal(event.status, status);
+      assert.deepEqual(event.error, { code: 'http_status', message: `stable answered ${status}`, retryable: true });
+      assert.equal(event.response, null);
+      assert.equal(event.usage, null);
+      assert.equal(event.streamed, false);
+    }
+  });
+
+  it('publishes a truncated stream as an incomplete error while the user gets what the model sent', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+    const body = chatBody('Stop half way through.', { stream: true });
+
+    const direct = await chat(stableUrl, body, { 'x-sim-fault': 'truncate' });
+    const viaGateway = await chat(url, body, { 'x-sim-fault': 'truncate', 'x-request-id': 'req-truncated' });
+    assert.equal(viaGateway.status, 200);
+    assert.equal(withoutPerResponseFields(viaGateway.text), withoutPerResponseFields(direct.text));
+    const sse = readSse(viaGateway.text);
+    assert.equal(sse.done, false, 'no [DONE] in a truncated stream');
+
+    await waitForPublished(url, 2);
+    const event = only((await publishedEvents(scope)).responses, 'req-truncated', 'stable response topic');
+    assert.equal(event.outcome, 'error');
+    assert.equal(event.status, 200);
+    assert.deepEqual(event.error, { code: 'incomplete_response', message: 'stable answered 200', retryable: false });
+    assert.equal(event.streamed, true);
+    assert.deepEqual(event.response?.choices, [{ index: 0, content: sse.content, toolCalls: [], finishReason: null }]);
+  });
+
+  it('forwards bodies it cannot shadow to the stable model, relays its 400 and publishes nothing for them', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+
+    const notJson = '{"model": "sim-model", "messages": [';
+    const notChat = JSON.stringify({ model: 'sim-model', prompt: 'no messages here' });
+    for (const [raw, requestId] of [
+      [notJson, 'req-not-json'],
+      [notChat, 'req-not-chat'],
+    ] as const) {
+      const direct = await chat(stableUrl, raw);
+      const viaGateway = await chat(url, raw, { 'x-request-id': requestId });
+      assert.equal(direct.status, 400);
+      assert.equal(viaGateway.status, 400, 'the stable model, not the gateway, rejects the body');
+      assert.equal(viaGateway.text, direct.text);
+      assert.equal(viaGateway.headers['x-request-id'], requestId);
+    }
+    const afterRejected = await scrape(url);
+    assert.equal(metricValue(afterRejected, 'shadow_gateway_unpublishable_total', { reason: 'invalid_body' }), 2);
+    assert.equal(metricValue(afterRejected, 'shadow_gateway_requests_total', { route: ROUTE, status: '4xx' }), 2);
+
+    // The buffer is first in, first out: once the events of a later request are in Kafka,
+    // anything published for the rejected bodies would be there too.
+    assert.equal((await chat(url, chatBody('A valid one after the rejected ones.'), { 'x-request-id': 'req-valid' })).status, 200);
+    await waitForPublished(url, 2);
+    const { requests, responses } = await publishedEvents(scope);
+    assert.deepEqual(requests.map((entry) => entry.key), ['req-valid']);
+    assert.deepEqual(responses.map((entry) => entry.key), ['req-valid']);
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_publish_sent_total'), 2);
+  });
+
+  it('answers a wrong method with 405 and an unknown route with 404 in the OpenAI error shape, without calling the stable model', async (t) => {
+    const sim = createSimServer({ profile: 'fast' });
+    const stableUrl = (await sim.start()).url;
+    t.after(() => sim.close());
+    const { url } = await startGateway(t, stableUrl);
+
+    const wrongMethod = await send(url, ROUTE, { method: 'GET' });
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.allow, 'POST');
+    assert.equal(wrongMethod.headers['content-type'], 'application/json');
+    assert.equal(wrongMethod.text, openAiErrorText(`${ROUTE} accepts POST only`, 'invalid_request_error', 'method_not_allowed'));
+
+    const unknown = await send(url, '/v1/embeddings', { body: '{}' });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.text, openAiErrorText('no route for POST /v1/embeddings', 'invalid_request_error', 'not_found'));
+
+    assert.equal(sim.stats().requestsTotal, 0, 'the stable model saw none of them');
+    assert.equal(sim.stats().otherRequests, 0);
+  });
+
+  it('refuses a body over maxBodyBytes with 413 in the OpenAI error shape, without calling the stable model', async (t) => {
+    const sim = createSimServer({ profile: 'fast' });
+    const stableUrl = (await sim.start()).url;
+    t.after(() => sim.close());
+    const { url } = await startGateway(t, stableUrl, { gateway: { maxBodyBytes: 1024 } });
+
+    const tooLarge = await chat(url, chatBody('x'.repeat(4096)));
+    assert.equal(tooLarge.status, 413);
+    assert.equal(tooLarge.text, openAiErrorText('request body is larger than 1024 bytes', 'invalid_request_error', 'request_too_large'));
+    assert.equal(sim.stats().requestsTotal, 0, 'the stable model never saw it');
+
+    const fits = await chat(url, chatBody('small enough'));
+    assert.equal(fits.status, 200, 'a body under the limit still goes through');
+  });
+
+  it('serves /healthz, /readyz and counts proxied requests and published events in /metrics', async (t) => {
+    const stableUrl = await startSim(t);
+    const { url } = await startGateway(t, stableUrl);
+
+    const health = await send(url, '/healthz', { method: 'GET' });
+    assert.equal(health.status, 200);
+    assert.deepEqual(JSON.parse(health.text), { status: 'ok' });
+    const ready = await send(url, '/readyz', { method: 'GET' });
+    assert.equal(ready.status, 200);
+    assert.deepEqual(JSON.parse(ready.text), { status: 'ready' });
+
+    const before = await scrape(url);
+    assert.equal(metricValue(before, 'shadow_gateway_requests_total'), undefined, 'no request counted yet');
+    assert.equal(metricValue(before, 'shadow_gateway_publish_sent_total'), 0);
+
+    for (let index = 0; index < 3; index++) assert.equal((await chat(url, chatBody(`metrics ${index}`))).status, 200);
+    assert.equal((await chat(url, chatBody('metrics error'), { 'x-sim-fault': 'error' })).status, 500);
+
+    await waitForPublished(url, 8);
+    const after = await scrape(url);
+    assert.equal(metricValue(after, 'shadow_gateway_requests_total', { service: 'gateway', route: ROUTE, status: '2xx' }), 3);
+    assert.equal(metricValue(after, 'shadow_gateway_requests_total', { service: 'gateway', route: ROUTE, status: '5xx' }), 1);
+    assert.equal(metricValue(after, 'shadow_gateway_publish_sent_total', { service: 'gateway' }), 8);
+    assert.equal(metricValue(after, 'shadow_gateway_publish_dropped_total'), undefined, 'nothing dropped');
+    assert.equal(metricValue(after, 'shadow_gateway_upstream_seconds_count', { route: ROUTE }), 4);
+    assert.equal(metricValue(after, 'shadow_gateway_buffer_depth'), 0);
+  });
+
+  it('keeps answering users when Kafka is unreachable, drops what does not fit in the bounded buffer and still closes promptly', async (t) => {
+    const stableUrl = await startSim(t);
+    const maxEvents = 10;
+    const { gateway, url } = await startGateway(t, stableUrl, {
+      gateway: { buffer: { maxEvents } },
+      env: { KAFKA_BROKERS: '127.0.0.1:1' },
+      flushDeadlineMs: 200,
+      createTopics: false,
+    });
+
+    let deepest = 0;
+    for (let wave = 0; wave < 5; wave++) {
+      const replies = await Promise.all(
+        Array.from({ length: 10 }, async (_, index) => {
+          const reply = await chat(url, chatBody(`kafka is down ${wave}-${index}`));
+          deepest = Math.max(deepest, gateway.bufferDepth);
+          return reply;
+        }),
+      );
+      assert.deepEqual(
+        replies.map((reply) => reply.status),
+        Array.from({ length: 10 }, () => 200),
+        `wave ${wave}: every user request succeeds`,
+      );
+    }
+
+    assert.equal(gateway.bufferDepth, maxEvents, 'the buffer is full');
+    assert.ok(deepest <= maxEvents, `buffer depth ${deepest} never exceeds ${maxEvents}`);
+    const metrics = await scrape(url);
+    assert.equal(metricValue(metrics, 'shadow_gateway_requests_total', { status: '2xx' }), 50);
+    // 50 requests × 2 events; the first 5 requests fill the buffer, nothing ever leaves it.
+    assert.equal(metricValue(metrics, 'shadow_gateway_publish_dropped_total', { reason: 'buffer_full' }), 100 - maxEvents);
+    assert.equal(metricValue(metrics, 'shadow_gateway_publish_sent_total'), 0);
+    assert.equal(metricValue(metrics, 'shadow_gateway_buffer_depth'), maxEvents);
+
+    const started = performance.now();
+    await gateway.close();
+    const closeMs = performance.now() - started;
+    assert.ok(closeMs < 3_000, `close() took ${Math.round(closeMs)} ms with flushDeadlineMs 200`);
+    assert.equal(gateway.bufferDepth, 0, 'what could not be flushed is dropped at shutdown');
+  });
+
+  it('answers 502 in the OpenAI error shape when the stable model is down and publishes the failure', async (t) => {
+    const stableUrl = await closedPortUrl();
+    const { scope, url } = await startGateway(t, stableUrl);
+
+    const reply = await chat(url, chatBody('Is anyone there?'), { 'x-request-id': 'req-down' });
+    assert.equal(reply.status, 502);
+    assert.equal(reply.headers['content-type'], 'application/json');
+    assert.equal(reply.text, openAiErrorText('the model endpoint did not answer', 'server_error', 'upstream_unavailable'));
+
+    await waitForPublished(url, 2);
+    const { requests, responses } = await publishedEvents(scope);
+    assert.equal(only(requests, 'req-down', 'request topic').requestId, 'req-down');
+    const event = only(responses, 'req-down', 'stable response topic');
+    assert.equal(event.outcome, 'error');
+    assert.equal(event.status, null, 'no status: the model never answered');
+    assert.equal(event.response, null);
+    assert.equal(event.usage, null);
+    assert.equal(event.error?.retryable, true);
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_requests_total', { status: '5xx' }), 1);
+  });
+});
