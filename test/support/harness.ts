@@ -67,6 +67,10 @@ export function testScope(t: TestContext, overrides: (id: string) => Record<stri
     const existing = new Set(await admin.listTopics());
     const mine = Object.values(topics).filter((topic) => existing.has(topic));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+    // Consumer groups are named after the client id (`<id>-join`) or the experiment (`shadow-replay.exp-<id>`).
+    const { groups } = await admin.listGroups();
+    const myGroups = groups.map((group) => group.groupId).filter((groupId) => groupId.includes(id));
+    if (myGroups.length > 0) await admin.deleteGroups(myGroups).catch(() => undefined);
     await admin.disconnect();
     await deleteKeys(redis, `shadow-test:${id}:*`);
     await redis.quit();
