@@ -1,5 +1,5 @@
-import { Outcome, PairJobSchema, describeIssues, evaluationKey, type PairJob } from '@shadow-replay/contracts';
-import { evaluatePair, type Prices } from '@shadow-replay/evaluation';
+import { Outcome, PairJobSchema, describeIssues, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
+import { EvaluationError, evaluatePair, type Prices } from '@shadow-replay/evaluation';
 import {
   OutcomeStore,
   ServiceHttpServer,
@@ -100,17 +100,7 @@ export class EvaluatorService implements Service {
     // A job that cannot be read will not be readable on the next attempt either.
     if (!parsed.success) throw new UnrecoverableError(`schema_invalid: ${describeIssues(parsed.error.issues)}`);
     const pair = parsed.data;
-    const record = evaluatePair({
-      experimentId: pair.experimentId,
-      requestId: pair.requestId,
-      arm: pair.arm,
-      stable: pair.stable,
-      candidate: pair.candidate,
-      sources: pair.sources,
-      prices: this.#prices(pair),
-      evaluatorVersion: EVALUATOR_VERSION,
-      now: Date.now(),
-    });
+    const record = this.#evaluate(pair);
     await this.#producer.send({
       topic: this.#settings.kafka.topics.evaluations,
       acks: -1,
@@ -132,6 +122,26 @@ export class EvaluatorService implements Service {
       this.#metrics.failed.inc({ experiment: data.experimentId, arm: data.arm });
     } catch (settleError) {
       this.#log.error({ jobId: job.id, err: settleError }, 'could not record eval_failed');
+    }
+  }
+
+  #evaluate(pair: PairJob): EvaluationRecord {
+    try {
+      return evaluatePair({
+        experimentId: pair.experimentId,
+        requestId: pair.requestId,
+        arm: pair.arm,
+        stable: pair.stable,
+        candidate: pair.candidate,
+        sources: pair.sources,
+        prices: this.#prices(pair),
+        evaluatorVersion: EVALUATOR_VERSION,
+        now: Date.now(),
+      });
+    } catch (error) {
+      // A pair that does not evaluate now will not evaluate on the next attempt either.
+      if (error instanceof EvaluationError && !error.retryable) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+      throw error;
     }
   }
 
