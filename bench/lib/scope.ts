@@ -39,23 +39,42 @@ export interface CleanupReport {
   problems: string[];
 }
 
+interface FailedGroup {
+  groupId: string;
+  errorCode: number;
+  error?: { type?: string };
+}
+
+/** kafkajs rejects the whole DeleteGroups call when one group fails; the failed groups ride on the error. */
+function failedGroups(error: unknown): FailedGroup[] {
+  if (typeof error === 'object' && error !== null && 'groups' in error && Array.isArray(error.groups)) return error.groups as FailedGroup[];
+  throw error;
+}
+
 /**
- * Deletes the scope's topics, every consumer group whose id contains the scope id (the
- * services derive their group ids from the client id or experiment id, both the scope id) and
- * every Redis key under its prefix. Call it after the consumers left their groups.
+ * Deletes every consumer group whose id contains the scope id (the services derive group ids
+ * from the client id or the experiment id, both the scope id), every topic whose name starts
+ * with `<scope id>.` and every Redis key under the scope's prefix. Call it after the consumers
+ * left their groups.
  */
 export async function cleanupScope(scope: BenchScope, options: { kafkaBrokers: string[]; redis: Redis }): Promise<CleanupReport> {
   const report: CleanupReport = { topicsDeleted: 0, groupsDeleted: 0, redisKeysDeleted: 0, problems: [] };
   const admin = createKafka({ brokers: options.kafkaBrokers, clientId: `${scope.id}-cleanup`, log: silentLogger() }).admin();
   try {
     await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const mine = Object.values(scope.topics).filter((topic) => existing.has(topic));
+    // Groups first: once their topics are gone the broker may drop an empty group on its own,
+    // and deleting it then fails with GROUP_ID_NOT_FOUND.
+    const myGroups = (await admin.listGroups()).groups.map((group) => group.groupId).filter((groupId) => groupId.includes(scope.id));
+    if (myGroups.length > 0) {
+      const failed = await admin.deleteGroups(myGroups).then(() => [], failedGroups);
+      const problems = failed.filter((group) => group.error?.type !== 'GROUP_ID_NOT_FOUND');
+      report.groupsDeleted = myGroups.length - problems.length;
+      for (const group of problems) report.problems.push(`kafka: group ${group.groupId}: ${group.error?.type ?? `error code ${group.errorCode}`}`);
+    }
+    // Every topic named after the scope, including any the benchmark created besides `topics`.
+    const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${scope.id}.`));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine });
     report.topicsDeleted = mine.length;
-    const myGroups = (await admin.listGroups()).groups.map((group) => group.groupId).filter((groupId) => groupId.includes(scope.id));
-    if (myGroups.length > 0) await admin.deleteGroups(myGroups);
-    report.groupsDeleted = myGroups.length;
   } catch (error) {
     report.problems.push(`kafka: ${error instanceof Error ? error.message : String(error)}`);
   } finally {

@@ -116,7 +116,7 @@ const serviceListen = (defaultPort: number) => z.object({ listen: HttpListenSche
 
 export const ReplayConfigSchema = serviceListen(9101).extend({ batchConcurrency: z.number().int().min(1).default(64) }).strict().prefault({});
 export const JoinConfigSchema = serviceListen(9102).extend({ sweepIntervalMs: z.number().int().positive().default(1_000) }).strict().prefault({});
-export const EvaluatorConfigSchema = serviceListen(9103).extend({ concurrency: z.number().int().min(1).default(8), attempts: z.number().int().min(1).default(3) }).strict().prefault({});
+export const EvaluatorConfigSchema = serviceListen(9103).extend({ concurrency: z.number().int().min(1).default(16), attempts: z.number().int().min(1).default(3) }).strict().prefault({});
 
 /** The whole configuration file (DESIGN §6). Addresses and secrets come from the environment. */
 export const ShadowConfigSchema = z

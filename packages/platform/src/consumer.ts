@@ -65,6 +65,8 @@ export class PipelineConsumer {
     await this.#consumer.subscribe({ topics: this.#options.topics, fromBeginning: this.#options.fromBeginning });
     await this.#consumer.run({
       eachBatchAutoResolve: false,
+      // Batches of different partitions run side by side; order within a partition is kept.
+      partitionsConsumedConcurrently: 4,
       autoCommit: true,
       autoCommitInterval: 1_000,
       eachBatch: (payload) => this.#eachBatch(payload),
