@@ -83,8 +83,8 @@ export async function callChatCompletion(options: ChatCallOptions): Promise<Chat
     return { ...result, outcome: 'ok', status, error: null, streamed: contentType.includes('text/event-stream'), retryAfterMs: null };
   } catch (error) {
     assembler.end();
-    const [code, message] = classify(error, timedOut, totalMs);
-    return failure(assembler, streamed, status, code, message, true, null);
+    const classified = classifyCallError(error, timedOut, totalMs);
+    return failure(assembler, streamed, status, classified.code as CallErrorCode, classified.message, true, null);
   } finally {
     clearTimeout(timer);
   }
@@ -94,16 +94,17 @@ function failure(assembler: ResponseAssembler, streamed: boolean, status: number
   return { ...assembler.result(streamed), outcome: 'error', status, error: { code, message, retryable }, streamed, retryAfterMs };
 }
 
-function classify(error: unknown, timedOut: boolean, totalMs: number): [CallErrorCode, string] {
-  if (timedOut) return [CallErrorCode.totalTimeout, `no complete answer within ${totalMs} ms`];
+/** Names a failed call to a model endpoint the same way for the stable and the candidate side. */
+export function classifyCallError(error: unknown, timedOut: boolean, totalMs: number): ResponseError {
+  if (timedOut) return { code: CallErrorCode.totalTimeout, message: `no complete answer within ${totalMs} ms`, retryable: true };
   const code = (error as { code?: string }).code ?? '';
   const message = error instanceof Error ? error.message : String(error);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return [CallErrorCode.firstTokenTimeout, message];
-  if (code === 'UND_ERR_BODY_TIMEOUT') return [CallErrorCode.idleTimeout, message];
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { code: CallErrorCode.firstTokenTimeout, message, retryable: true };
+  if (code === 'UND_ERR_BODY_TIMEOUT') return { code: CallErrorCode.idleTimeout, message, retryable: true };
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOTFOUND' || code === 'UND_ERR_SOCKET') {
-    return [CallErrorCode.connect, `${code}: ${message}`];
+    return { code: CallErrorCode.connect, message: `${code}: ${message}`, retryable: true };
   }
-  return [CallErrorCode.failed, message];
+  return { code: CallErrorCode.failed, message, retryable: true };
 }
 
 async function readCapped(body: AsyncIterable<unknown>, limit: number): Promise<Buffer> {

@@ -88,10 +88,18 @@ export class ServiceHttpServer {
     });
   }
 
-  /** Stops accepting connections and waits for in-flight requests to finish. */
-  close(): Promise<void> {
+  /**
+   * Stops accepting connections and waits for in-flight requests to finish; connections still
+   * open after `deadlineMs` (a stalled upload, a client that never reads) are cut.
+   */
+  close(deadlineMs = 10_000): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
+      const timer = setTimeout(() => this.#server.closeAllConnections(), deadlineMs);
+      timer.unref();
+      this.#server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
       this.#server.closeIdleConnections();
     });
     return this.#closing;

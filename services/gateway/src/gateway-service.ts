@@ -1,14 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { ChatRequestSchema, STABLE_ARM, type RequestEvent, type ResponseEvent } from '@shadow-replay/contracts';
+import { ChatRequestSchema, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
 import {
+  CallErrorCode,
   ServiceHttpServer,
   ResponseAssembler,
+  classifyCallError,
   counter,
   createKafka,
   createPipelineProducer,
   createRegistry,
+  ensureTopics,
   gauge,
   histogram,
   once,
@@ -41,6 +44,7 @@ export class GatewayService implements Service {
   readonly #log: Logger;
   readonly #http: ServiceHttpServer;
   readonly #upstream: Pool;
+  readonly #stablePath: string;
   readonly #buffer: PublishBuffer;
   readonly #metrics;
   readonly #flushDeadlineMs: number;
@@ -65,10 +69,16 @@ export class GatewayService implements Service {
       log: options.log,
       maxEvents: options.settings.gateway.buffer.maxEvents,
       maxBytes: options.settings.gateway.buffer.maxBytes,
+      // Topic creation waits for Kafka inside the publish loop, so a broker that is down never
+      // delays the gateway's start or its users.
+      prepare: options.settings.kafka.createTopics
+        ? () => ensureTopics(kafka, [options.settings.kafka.topics.requests, options.settings.kafka.topics.stableResponses], options.settings.kafka.partitions)
+        : undefined,
       onDropped: (count, reason) => this.#metrics.dropped.inc({ reason }, count),
       onSent: (count) => this.#metrics.published.inc(count),
     });
     const stable = new URL(options.settings.gateway.stable.baseUrl);
+    this.#stablePath = stable.pathname.replace(/\/$/, '');
     this.#upstream = new Pool(stable.origin, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
     this.#http = new ServiceHttpServer({
       host: options.settings.gateway.listen.host,
@@ -105,24 +115,33 @@ export class GatewayService implements Service {
   async #route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== SHADOWED_ROUTE) return false;
+    const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
+    // Every answer carries the id, the gateway's own errors included, so users can quote it.
+    res.setHeader('x-request-id', requestId);
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
-      openAiError(res, 405, `${SHADOWED_ROUTE} accepts POST only`, 'invalid_request_error', 'method_not_allowed');
+      this.#ownError(res, 405, `${SHADOWED_ROUTE} accepts POST only`, 'method_not_allowed');
       return true;
     }
-    await this.#proxyChat(req, res);
+    await this.#proxyChat(req, res, requestId);
     return true;
   }
 
-  async #proxyChat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #ownError(res: ServerResponse, status: number, message: string, code: string): void {
+    this.#metrics.requests.inc({ route: SHADOWED_ROUTE, status: `${Math.floor(status / 100)}xx` });
+    openAiError(res, status, message, status >= 500 ? 'server_error' : 'invalid_request_error', code);
+  }
+
+  async #proxyChat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     let body: Buffer;
     try {
       body = await readBody(req, this.#settings.gateway.maxBodyBytes);
     } catch {
-      openAiError(res, 413, `request body is larger than ${this.#settings.gateway.maxBodyBytes} bytes`, 'invalid_request_error', 'request_too_large');
+      // The rest of the upload is never read, so this connection cannot carry another request.
+      res.setHeader('connection', 'close');
+      this.#ownError(res, 413, `request body is larger than ${this.#settings.gateway.maxBodyBytes} bytes`, 'request_too_large');
       return;
     }
-    const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
     const occurredAt = Date.now();
     const sentAt = performance.now();
     const parsedBody = parseChatBody(body);
@@ -134,20 +153,29 @@ export class GatewayService implements Service {
     headers['x-request-id'] = requestId;
     if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
 
-    let status = 502;
+    const stable = this.#settings.gateway.stable;
+    let status: number | null = null;
+    let failure: ResponseError | null = null;
     let streamed = false;
     let aborted = false;
+    // A user who leaves stops the stable model's work too; the total timeout bounds the rest.
+    const cancel = new AbortController();
+    const total = setTimeout(() => cancel.abort(new Error(`no complete answer within ${stable.timeouts.totalMs} ms`)), stable.timeouts.totalMs);
     res.on('close', () => {
-      if (!res.writableFinished) aborted = true;
+      if (!res.writableFinished) {
+        aborted = true;
+        cancel.abort(new Error('client disconnected'));
+      }
     });
     try {
       const upstream = await this.#upstream.request({
-        path: `${new URL(this.#settings.gateway.stable.baseUrl).pathname.replace(/\/$/, '')}${req.url ?? SHADOWED_ROUTE}`,
+        path: `${this.#stablePath}${req.url ?? SHADOWED_ROUTE}`,
         method: 'POST',
         headers,
         body,
-        headersTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
-        bodyTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
+        signal: cancel.signal,
+        headersTimeout: stable.timeouts.firstTokenMs,
+        bodyTimeout: stable.timeouts.firstTokenMs,
       });
       status = upstream.statusCode;
       const responseHeaders: Record<string, string | string[]> = {};
@@ -169,16 +197,21 @@ export class GatewayService implements Service {
       res.end();
     } catch (error) {
       assembler.end();
-      this.#log.warn({ requestId, err: error }, 'stable endpoint failed');
-      if (!res.headersSent) openAiError(res, 502, 'the model endpoint did not answer', 'server_error', 'upstream_unavailable');
-      else res.destroy();
+      failure = classifyCallError(error, cancel.signal.aborted && !aborted, stable.timeouts.totalMs);
+      if (!aborted) this.#log.warn({ requestId, code: failure.code, err: error }, 'stable endpoint failed');
+      if (!res.headersSent) {
+        const timedOut = failure.code === CallErrorCode.totalTimeout || failure.code === CallErrorCode.firstTokenTimeout || failure.code === CallErrorCode.idleTimeout;
+        this.#ownError(res, timedOut ? 504 : 502, timedOut ? 'the model endpoint did not answer in time' : 'the model endpoint is unreachable', timedOut ? 'upstream_timeout' : 'upstream_unavailable');
+      } else res.destroy();
+    } finally {
+      clearTimeout(total);
     }
-    this.#metrics.requests.inc({ route: SHADOWED_ROUTE, status: `${Math.floor(status / 100)}xx` });
+    if (status !== null) this.#metrics.requests.inc({ route: SHADOWED_ROUTE, status: `${Math.floor(status / 100)}xx` });
     this.#metrics.upstreamLatency.observe({ route: SHADOWED_ROUTE }, (performance.now() - sentAt) / 1000);
-    this.#publish(req, requestId, occurredAt, parsedBody, assembler, status, streamed, aborted);
+    this.#publish(req, requestId, occurredAt, parsedBody, assembler, status, failure, streamed, aborted);
   }
 
-  #publish(req: IncomingMessage, requestId: string, occurredAt: number, body: RequestEvent['body'] | null, assembler: ResponseAssembler, status: number, streamed: boolean, aborted: boolean): void {
+  #publish(req: IncomingMessage, requestId: string, occurredAt: number, body: RequestEvent['body'] | null, assembler: ResponseAssembler, status: number | null, failure: ResponseError | null, streamed: boolean, aborted: boolean): void {
     if (body === null) {
       this.#metrics.unpublishable.inc({ reason: 'invalid_body' });
       return;
@@ -204,7 +237,7 @@ export class GatewayService implements Service {
       headers,
     };
     const result = assembler.result(streamed);
-    const ok = status < 400 && result.complete && !aborted;
+    const ok = failure === null && status !== null && status < 400 && result.complete && !aborted;
     const responseEvent: ResponseEvent = {
       schemaVersion: 1,
       requestId,
@@ -212,8 +245,8 @@ export class GatewayService implements Service {
       occurredAt: Date.now(),
       endpoint: { name: this.#settings.gateway.stable.name, model: result.response?.model ?? body.model ?? null },
       outcome: aborted ? 'aborted' : ok ? 'ok' : 'error',
-      status: status === 502 && result.response === null ? null : status,
-      error: ok || aborted ? null : { code: status >= 400 ? 'http_status' : 'incomplete_response', message: `stable answered ${status}`, retryable: status === 429 || status >= 500 },
+      status,
+      error: ok || aborted ? null : (failure ?? responseError(status, result)),
       response: result.response,
       usage: result.usage,
       timing: result.timing,
@@ -225,6 +258,13 @@ export class GatewayService implements Service {
       { topic: topics.stableResponses, message: { key: requestId, value: Buffer.from(JSON.stringify(responseEvent)) } },
     ]);
   }
+}
+
+/** The error of an answer that arrived but is not a success. */
+function responseError(status: number | null, result: { complete: boolean; malformed: boolean }): ResponseError {
+  if (status !== null && status >= 400) return { code: CallErrorCode.httpStatus, message: `the stable model answered HTTP ${status}`, retryable: status === 429 || status >= 500 };
+  if (result.malformed) return { code: CallErrorCode.malformed, message: 'the stable answer is not valid JSON', retryable: true };
+  return { code: CallErrorCode.truncated, message: 'the stable stream ended before a finish reason or [DONE]', retryable: true };
 }
 
 function parseChatBody(body: Buffer): RequestEvent['body'] | null {

@@ -15,6 +15,8 @@ export interface PublishBufferOptions {
   maxBytes: number;
   /** Messages sent per batch. @defaultValue 500 */
   batchSize?: number;
+  /** Runs once after the producer connects and before the first send (topic creation). */
+  prepare?: (() => Promise<void>) | undefined;
   onDropped: (count: number, reason: 'buffer_full' | 'send_failed' | 'shutdown') => void;
   onSent: (count: number) => void;
 }
@@ -25,7 +27,7 @@ export interface PublishBufferOptions {
  * path never feels Kafka.
  */
 export class PublishBuffer {
-  readonly #options: Required<PublishBufferOptions>;
+  readonly #options: Required<Omit<PublishBufferOptions, 'prepare'>> & Pick<PublishBufferOptions, 'prepare'>;
   readonly #queue: BufferedMessage[] = [];
   #bytes = 0;
   #connected = false;
@@ -62,7 +64,10 @@ export class PublishBuffer {
     this.#loop ??= this.#run();
   }
 
-  /** Stops taking events and flushes what is buffered until the deadline; the rest is dropped. */
+  /**
+   * Stops taking events and flushes what is buffered until the deadline; the rest is dropped
+   * and counted. Returns by the deadline even when Kafka is unreachable.
+   */
   async close(deadlineMs: number): Promise<void> {
     this.#stopped = true;
     const deadline = Date.now() + deadlineMs;
@@ -72,17 +77,29 @@ export class PublishBuffer {
     }
     this.#closing = true;
     this.#wake?.();
-    await this.#loop;
+    const loop = this.#loop ?? Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      loop.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
     if (this.#queue.length > 0) {
       this.#options.log.warn({ dropped: this.#queue.length }, 'shutdown dropped buffered events');
       this.#options.onDropped(this.#queue.length, 'shutdown');
       this.#queue.length = 0;
       this.#bytes = 0;
     }
-    if (this.#connected) await this.#options.producer.disconnect();
+    // A loop still stuck connecting or sending disconnects the producer when it gives up.
+    const disconnect = () => this.#options.producer.disconnect().catch(() => undefined);
+    if (finished) await disconnect();
+    else void loop.then(disconnect);
   }
 
   #closing = false;
+  #prepared = false;
 
   async #run(): Promise<void> {
     while (!this.#closing) {
@@ -93,6 +110,16 @@ export class PublishBuffer {
           this.#options.log.info({}, 'kafka producer connected');
         } catch (error) {
           this.#options.log.warn({ err: error }, 'kafka producer cannot connect; events are buffered, then dropped when full');
+          await this.#sleep(1_000);
+          continue;
+        }
+      }
+      if (!this.#prepared && this.#options.prepare !== undefined) {
+        try {
+          await this.#options.prepare();
+          this.#prepared = true;
+        } catch (error) {
+          this.#options.log.warn({ err: error }, 'kafka topics could not be prepared; retrying');
           await this.#sleep(1_000);
           continue;
         }
