@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EvaluationRecordSchema, PENDING, RequestEventSchema, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
-import { Pipeline, buildExperimentReport, sendTraffic } from '@shadow-replay/cli';
+import { Pipeline, buildExperimentReport, main, sendTraffic } from '@shadow-replay/cli';
 import { OutcomeStore, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
 import { createSimServer } from '@shadow-replay/sim';
+import { stringify } from 'yaml';
 import { testScope } from './support/harness.js';
 
 const REQUESTS = 200;
@@ -71,6 +75,21 @@ describe('the pipeline end to end on real Kafka and Redis', () => {
     assert.ok(arm, 'the report has the candidate arm');
     assert.equal(arm.latency.e2eMs.stable.n, REQUESTS);
     assert.equal(arm.latency.e2eMs.candidate.n, REQUESTS);
+
+    // The same report through the command line, as a user runs it.
+    const dir = await mkdtemp(join(tmpdir(), 'shadow-report-'));
+    const configFile = join(dir, 'config.yaml');
+    await writeFile(configFile, stringify(scope.config));
+    for (const format of ['json', 'md'] as const) {
+      const out = join(dir, `report.${format}`);
+      assert.equal(await main(['report', '--experiment', experimentId, '--config', configFile, '--format', format, '--out', out]), 0);
+    }
+    const fromCli = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as typeof report;
+    for (const field of ['experimentId', 'window', 'generatedAt', 'conservation', 'arms']) assert.ok(field in fromCli, `report.json has ${field}`);
+    assert.equal(fromCli.conservation.balanced, true);
+    assert.equal(fromCli.conservation.consumed, REQUESTS);
+    const markdown = await readFile(join(dir, 'report.md'), 'utf8');
+    assert.ok(markdown.indexOf('Conservation') < markdown.indexOf('Latency'), 'the conservation table comes first');
   });
 
   it('counts failed candidate calls as candidate_error and still balances the table', async (t) => {
