@@ -419,9 +419,9 @@ describe('the gateway on real Kafka', () => {
     assert.equal(wrongMethod.headers['content-type'], 'application/json');
     assert.equal(wrongMethod.text, openAiErrorText(`${ROUTE} accepts POST only`, 'invalid_request_error', 'method_not_allowed'));
 
-    const unknown = await send(url, '/v1/embeddings', { body: '{}' });
+    const unknown = await send(url, '/v1/no-such-route', { body: '{}' });
     assert.equal(unknown.status, 404);
-    assert.equal(unknown.text, openAiErrorText('no route for POST /v1/embeddings', 'invalid_request_error', 'not_found'));
+    assert.equal(unknown.text, openAiErrorText('no route for POST /v1/no-such-route', 'invalid_request_error', 'not_found'));
 
     assert.equal(sim.stats().requestsTotal, 0, 'the stable model saw none of them');
     assert.equal(sim.stats().otherRequests, 0);
@@ -620,4 +620,68 @@ describe('the gateway on real Kafka', () => {
       );
     },
   );
+
+  it('publishes no secret pattern and no credential header, whatever the request carried', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl, { gateway: { redaction: { patterns: [{ name: 'ticket', regex: 'TICKET-\\d+' }] } } });
+    const secrets = ['jane@example.com', '+44 20 7946 0958', '4111-1111-1111-1111', 'sk-live0123456789abcdefXYZ', 'TICKET-4242'];
+    const prompt = `Please help: ${secrets.join(' / ')}`;
+    const reply = await chat(url, chatBody(prompt), { 'x-request-id': 'req-private', authorization: 'Bearer user-token-123', cookie: 'session=abc', 'x-api-key': 'k-999' });
+    assert.equal(reply.status, 200, 'the user request itself is untouched');
+    await waitForPublished(url, 2);
+    const raw = [...(await scope.read(scope.config.kafka.topics.requests)), ...(await scope.read(scope.config.kafka.topics.stableResponses))]
+      .map((record) => record.value?.toString('utf8') ?? '')
+      .join('\n');
+    for (const secret of [...secrets, 'user-token-123', 'session=abc', 'k-999']) assert.ok(!raw.includes(secret), `${secret} reached Kafka`);
+    const event = only((await publishedEvents(scope)).requests, 'req-private', 'request topic');
+    assert.equal(event.body.messages.at(-1)?.content, 'Please help: [REDACTED:email] / [REDACTED:phone] / [REDACTED:card] / [REDACTED:apiKey] / [REDACTED:ticket]');
+  });
+
+  it('relays pass-through routes without shadowing them', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+    const direct = await send(stableUrl, '/v1/models', { method: 'GET' });
+    const relayed = await send(url, '/v1/models', { method: 'GET' });
+    assert.equal(relayed.status, direct.status);
+    assert.equal(relayed.text, direct.text);
+    await chat(url, chatBody('a shadowed one'), { 'x-request-id': 'req-after-models' });
+    await waitForPublished(url, 2);
+    const { requests } = await publishedEvents(scope);
+    assert.deepEqual(requests.map((entry) => entry.event.requestId), ['req-after-models'], 'only the chat completion was published');
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_pass_through_total', { route: '/v1/models' }), 1);
+  });
+
+  it('changes the sampling rate at runtime through the loopback admin endpoint, and honours the opt-out header', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url, gateway } = await startGateway(t, stableUrl);
+    const set = await request(`${url}/admin/sampling`, { method: 'PUT', body: JSON.stringify({ rate: 0 }), headers: { 'content-type': 'application/json' } });
+    assert.equal(set.statusCode, 200);
+    assert.deepEqual(await set.body.json(), { rate: 0 });
+    assert.equal(gateway.samplingRate, 0);
+    assert.equal((await chat(url, chatBody('not sampled'), { 'x-request-id': 'req-rate-0' })).status, 200);
+    gateway.setSamplingRate(1);
+    assert.equal((await chat(url, chatBody('opted out'), { 'x-request-id': 'req-opt-out', 'x-shadow-opt-out': '1' })).status, 200);
+    assert.equal((await chat(url, chatBody('sampled'), { 'x-request-id': 'req-rate-1' })).status, 200);
+    await waitForPublished(url, 2);
+    const { requests } = await publishedEvents(scope);
+    assert.deepEqual(requests.map((entry) => entry.event.requestId), ['req-rate-1']);
+    const metrics = await scrape(url);
+    assert.equal(metricValue(metrics, 'shadow_gateway_not_shadowed_total', { reason: 'sampled_out' }), 1);
+    assert.equal(metricValue(metrics, 'shadow_gateway_not_shadowed_total', { reason: 'opt_out' }), 1);
+    const bad = await request(`${url}/admin/sampling`, { method: 'PUT', body: '{"rate": 2}' });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(((await bad.body.json()) as { error: { param: string } }).error.param, 'rate');
+  });
+
+  it('counts an event over maxEventBytes as too_large and does not publish it, while the user gets the answer', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl, { gateway: { maxEventBytes: 2048 } });
+    const reply = await chat(url, chatBody('x '.repeat(3000)), { 'x-request-id': 'req-huge' });
+    assert.equal(reply.status, 200);
+    await chat(url, chatBody('small'), { 'x-request-id': 'req-small' });
+    await waitForPublished(url, 2);
+    const { requests } = await publishedEvents(scope);
+    assert.deepEqual(requests.map((entry) => entry.event.requestId), ['req-small']);
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_unpublishable_total', { reason: 'too_large' }), 1);
+  });
 });

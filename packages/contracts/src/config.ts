@@ -96,14 +96,65 @@ export const ExperimentConfigSchema = z
   .strict();
 export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;
 
+/** Headers that carry credentials; they are never published, whatever the allowlist says. */
+export const SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'openai-api-key'];
+
+const regexSource = z.string().min(1).refine((source) => {
+  try {
+    new RegExp(source, 'g');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'a valid JavaScript regular expression');
+
+export const RedactionBuiltin = { email: 'email', phone: 'phone', card: 'card', apiKey: 'apiKey' } as const;
+export type RedactionBuiltin = (typeof RedactionBuiltin)[keyof typeof RedactionBuiltin];
+
+export const GatewaySamplingSchema = z
+  .object({
+    /** Fraction of requests published to Kafka. Changeable at runtime (SIGHUP, admin endpoint). */
+    rate: z.number().min(0).max(1).default(1),
+    /**
+     * Decide by this request header (tenant, user, conversation id) instead of the request id, so
+     * every request with the same value gets the same decision (a conversation is shadowed whole).
+     * Requests without the header fall back to the request id.
+     */
+    keyHeader: z.string().toLowerCase().optional(),
+    /** Salt of the sampling hash; change it to draw another sample at the same rate. */
+    salt: z.string().default('shadow-replay'),
+    /** Only these routes are shadowed. @defaultValue `['/v1/chat/completions']` */
+    routes: z.array(z.string().startsWith('/')).default(['/v1/chat/completions']),
+    /** When set, only requests for these models are shadowed. */
+    models: z.array(z.string()).optional(),
+    /** A request carrying this header (any value but `0`/`false`) is never published. */
+    optOutHeader: z.string().toLowerCase().default('x-shadow-opt-out'),
+  })
+  .strict()
+  .prefault({});
+
 export const GatewayConfigSchema = z
   .object({
     listen: HttpListenSchema.prefault({ port: 8080 }),
     stable: EndpointConfigSchema,
-    /** Fraction of requests published to Kafka. */
-    sampling: z.object({ rate: z.number().min(0).max(1).default(1) }).strict().prefault({}),
-    /** Request headers copied into the RequestEvent (never credentials). */
-    headerAllowlist: z.array(z.string().toLowerCase()).default(['user-agent', 'x-tenant-id', 'x-conversation-id', 'openai-organization']),
+    sampling: GatewaySamplingSchema,
+    /** Request headers copied into the RequestEvent; credentials are refused. */
+    headerAllowlist: z
+      .array(z.string().toLowerCase())
+      .default(['user-agent', 'x-tenant-id', 'x-conversation-id', 'openai-organization'])
+      .refine((list) => list.every((name) => !SECRET_HEADERS.includes(name)), `credential headers (${SECRET_HEADERS.join(', ')}) are never published`),
+    /** Routes relayed to the stable endpoint without shadowing. */
+    passThrough: z.array(z.string().startsWith('/')).default(['/v1/models', '/v1/completions', '/v1/embeddings']),
+    /** Message content is redacted before it is published (the user's request is untouched). */
+    redaction: z
+      .object({
+        builtins: z.array(z.enum(['email', 'phone', 'card', 'apiKey'])).default(['email', 'phone', 'card', 'apiKey']),
+        patterns: z.array(z.object({ name: z.string().min(1), regex: regexSource, replacement: z.string().optional() }).strict()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** Larger events are counted as `too_large` and not published; the user is unaffected. */
+    maxEventBytes: z.number().int().positive().default(1024 * 1024),
     maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
     buffer: z
       .object({ maxEvents: z.number().int().positive().default(10_000), maxBytes: z.number().int().positive().default(64 * 1024 * 1024) })

@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { ChatRequestSchema, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
+import { ChatRequestSchema, SECRET_HEADERS, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
 import {
   CallErrorCode,
   ServiceHttpServer,
@@ -18,15 +18,19 @@ import {
   openAiError,
   readBody,
   runSteps,
+  sendJson,
   type Logger,
   type Service,
 } from '@shadow-replay/platform';
 import { Pool } from 'undici';
 import type { GatewaySettings } from './config.js';
 import { PublishBuffer } from './publish-buffer.js';
+import { Redactor } from './redaction.js';
+import { Sampler } from './sampler.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const SHADOWED_ROUTE = '/v1/chat/completions';
+const ADMIN_SAMPLING = '/admin/sampling';
 
 export interface GatewayOptions {
   settings: GatewaySettings;
@@ -45,6 +49,8 @@ export class GatewayService implements Service {
   readonly #http: ServiceHttpServer;
   readonly #upstream: Pool;
   readonly #stablePath: string;
+  readonly #sampler: Sampler;
+  readonly #redactor: Redactor;
   readonly #buffer: PublishBuffer;
   readonly #metrics;
   readonly #flushDeadlineMs: number;
@@ -60,7 +66,10 @@ export class GatewayService implements Service {
       upstreamLatency: histogram(registry, 'shadow_gateway_upstream_seconds', 'Time from request to the end of the stable answer', ['route'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
       published: counter(registry, 'shadow_gateway_publish_sent_total', 'Events published to Kafka'),
       dropped: counter(registry, 'shadow_gateway_publish_dropped_total', 'Events dropped instead of waiting on Kafka', ['reason']),
-      unpublishable: counter(registry, 'shadow_gateway_unpublishable_total', 'Requests proxied but not shadowed, by reason', ['reason']),
+      unpublishable: counter(registry, 'shadow_gateway_unpublishable_total', 'Requests proxied but not shadowed because they could not be, by reason (invalid_body, too_large)', ['reason']),
+      notShadowed: counter(registry, 'shadow_gateway_not_shadowed_total', 'Requests proxied and deliberately not shadowed, by reason (sampled_out, opt_out, route, model)', ['reason']),
+      passThrough: counter(registry, 'shadow_gateway_pass_through_total', 'Requests relayed without shadowing, by route', ['route']),
+      samplingRate: gauge(registry, 'shadow_gateway_sampling_rate', 'Fraction of requests published', [], () => this.#sampler.rate),
       depth: gauge(registry, 'shadow_gateway_buffer_depth', 'Events waiting in the publish buffer', [], () => this.#buffer.depth),
     };
     const kafka = createKafka({ brokers: options.settings.addresses.kafkaBrokers, clientId: `${options.settings.kafka.clientId}-gateway`, log: options.log });
@@ -77,6 +86,8 @@ export class GatewayService implements Service {
       onDropped: (count, reason) => this.#metrics.dropped.inc({ reason }, count),
       onSent: (count) => this.#metrics.published.inc(count),
     });
+    this.#sampler = new Sampler(options.settings.gateway.sampling);
+    this.#redactor = new Redactor(options.settings.gateway.redaction);
     const stable = new URL(options.settings.gateway.stable.baseUrl);
     this.#stablePath = stable.pathname.replace(/\/$/, '');
     this.#upstream = new Pool(stable.origin, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
@@ -106,6 +117,17 @@ export class GatewayService implements Service {
     return this.#buffer.depth;
   }
 
+  get samplingRate(): number {
+    return this.#sampler.rate;
+  }
+
+  /** Changes the published fraction at runtime (SIGHUP reload, admin endpoint). */
+  setSamplingRate(rate: number): void {
+    const previous = this.#sampler.rate;
+    this.#sampler.setRate(rate);
+    this.#log.info({ previous, rate }, 'sampling rate changed');
+  }
+
   async start(): Promise<void> {
     this.#buffer.start();
     await this.#http.start();
@@ -113,7 +135,15 @@ export class GatewayService implements Service {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === ADMIN_SAMPLING) {
+      await this.#adminSampling(req, res);
+      return true;
+    }
+    if (this.#settings.gateway.passThrough.includes(path)) {
+      await this.#relay(req, res, path);
+      return true;
+    }
     if (path !== SHADOWED_ROUTE) return false;
     const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
     // Every answer carries the id, the gateway's own errors included, so users can quote it.
@@ -125,6 +155,72 @@ export class GatewayService implements Service {
     }
     await this.#proxyChat(req, res, requestId);
     return true;
+  }
+
+  /** `GET` or `PUT {"rate": 0.25}` from loopback only: the sampling rate, changed without a restart. */
+  async #adminSampling(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const remote = req.socket.remoteAddress ?? '';
+    if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(remote)) {
+      openAiError(res, 403, `${ADMIN_SAMPLING} answers loopback clients only`, 'permission_error', 'forbidden');
+      return;
+    }
+    if (req.method === 'PUT' || req.method === 'POST') {
+      let rate: unknown;
+      try {
+        rate = (JSON.parse((await readBody(req, 4096)).toString('utf8')) as { rate?: unknown }).rate;
+      } catch {
+        rate = undefined;
+      }
+      if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
+        openAiError(res, 400, 'body must be JSON {"rate": <number between 0 and 1>}', 'invalid_request_error', 'invalid_rate', 'rate');
+        return;
+      }
+      this.setSamplingRate(rate);
+    } else if (req.method !== 'GET') {
+      res.setHeader('allow', 'GET, PUT');
+      openAiError(res, 405, `${ADMIN_SAMPLING} accepts GET and PUT`, 'invalid_request_error', 'method_not_allowed');
+      return;
+    }
+    sendJson(res, 200, { rate: this.#sampler.rate });
+  }
+
+  /** Routes that are relayed as they are, body streamed both ways, and never shadowed. */
+  async #relay(req: IncomingMessage, res: ServerResponse, route: string): Promise<void> {
+    this.#metrics.passThrough.inc({ route });
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
+    const cancel = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) cancel.abort(new Error('client disconnected'));
+    });
+    const method = (req.method ?? 'GET') as 'GET';
+    try {
+      const upstream = await this.#upstream.request({
+        path: `${this.#stablePath}${req.url ?? route}`,
+        method,
+        headers,
+        body: method === 'GET' || method === ('HEAD' as string) ? null : req,
+        signal: cancel.signal,
+        headersTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
+        bodyTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
+      });
+      const responseHeaders: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(upstream.headers)) {
+        if (!HOP_BY_HOP.has(name) && value !== undefined) responseHeaders[name] = value;
+      }
+      res.writeHead(upstream.statusCode, responseHeaders);
+      for await (const chunk of upstream.body) res.write(chunk as Buffer);
+      res.end();
+      this.#metrics.requests.inc({ route, status: `${Math.floor(upstream.statusCode / 100)}xx` });
+    } catch (error) {
+      const failure = classifyCallError(error, false, 0);
+      if (!res.headersSent) this.#ownError(res, 502, 'the model endpoint is unreachable', 'upstream_unavailable');
+      else res.destroy();
+      this.#log.warn({ route, code: failure.code, err: error }, 'pass-through failed');
+    }
   }
 
   #ownError(res: ServerResponse, status: number, message: string, code: string): void {
@@ -216,12 +312,15 @@ export class GatewayService implements Service {
       this.#metrics.unpublishable.inc({ reason: 'invalid_body' });
       return;
     }
-    const rate = this.#settings.gateway.sampling.rate;
-    if (!sampled(requestId, rate)) return;
+    const decision = this.#sampler.decide({ requestId, route: SHADOWED_ROUTE, model: body.model, headers: req.headers });
+    if (!decision.publish) {
+      this.#metrics.notShadowed.inc({ reason: decision.reason });
+      return;
+    }
     const allow = new Set(this.#settings.gateway.headerAllowlist);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (allow.has(name) && typeof value === 'string') headers[name] = value;
+      if (allow.has(name) && !SECRET_HEADERS.includes(name) && typeof value === 'string') headers[name] = value;
     }
     const tenant = headerValue(req, 'x-tenant-id');
     const conversationId = headerValue(req, 'x-conversation-id');
@@ -232,8 +331,8 @@ export class GatewayService implements Service {
       route: SHADOWED_ROUTE,
       ...(tenant === undefined ? {} : { tenant }),
       ...(conversationId === undefined ? {} : { conversationId }),
-      sampling: { rate, key: null, sampled: true },
-      body,
+      sampling: decision.decision,
+      body: this.#redactor.request(body),
       headers,
     };
     const result = assembler.result(streamed);
@@ -247,15 +346,21 @@ export class GatewayService implements Service {
       outcome: aborted ? 'aborted' : ok ? 'ok' : 'error',
       status,
       error: ok || aborted ? null : (failure ?? responseError(status, result)),
-      response: result.response,
+      response: this.#redactor.response(result.response),
       usage: result.usage,
       timing: result.timing,
       streamed,
     };
     const topics = this.#settings.kafka.topics;
+    const requestValue = Buffer.from(JSON.stringify(requestEvent));
+    const responseValue = Buffer.from(JSON.stringify(responseEvent));
+    if (Math.max(requestValue.length, responseValue.length) > this.#settings.gateway.maxEventBytes) {
+      this.#metrics.unpublishable.inc({ reason: 'too_large' });
+      return;
+    }
     this.#buffer.offer([
-      { topic: topics.requests, message: { key: requestId, value: Buffer.from(JSON.stringify(requestEvent)) } },
-      { topic: topics.stableResponses, message: { key: requestId, value: Buffer.from(JSON.stringify(responseEvent)) } },
+      { topic: topics.requests, message: { key: requestId, value: requestValue } },
+      { topic: topics.stableResponses, message: { key: requestId, value: responseValue } },
     ]);
   }
 }
@@ -274,14 +379,6 @@ function parseChatBody(body: Buffer): RequestEvent['body'] | null {
   } catch {
     return null;
   }
-}
-
-/** Uniform sampling keyed on the request id, so a retry of the same request gets the same decision. */
-export function sampled(requestId: string, rate: number): boolean {
-  if (rate >= 1) return true;
-  if (rate <= 0) return false;
-  const bucket = createHash('sha256').update(requestId).digest().readUInt32BE(0) / 0x1_0000_0000;
-  return bucket < rate;
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
