@@ -187,10 +187,7 @@ export class GatewayService implements Service {
   /** Routes that are relayed as they are, body streamed both ways, and never shadowed. */
   async #relay(req: IncomingMessage, res: ServerResponse, route: string): Promise<void> {
     this.#metrics.passThrough.inc({ route });
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
+    const headers = endToEndHeaders(req.headers);
     if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
     const cancel = new AbortController();
     res.on('close', () => {
@@ -207,10 +204,7 @@ export class GatewayService implements Service {
         headersTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
         bodyTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
       });
-      const responseHeaders: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(upstream.headers)) {
-        if (!HOP_BY_HOP.has(name) && value !== undefined) responseHeaders[name] = value;
-      }
+      const responseHeaders = endToEndHeaders(upstream.headers);
       res.writeHead(upstream.statusCode, responseHeaders);
       for await (const chunk of upstream.body) res.write(chunk as Buffer);
       res.end();
@@ -242,10 +236,7 @@ export class GatewayService implements Service {
     const sentAt = performance.now();
     const parsedBody = parseChatBody(body);
     const assembler = new ResponseAssembler(parsedBody ?? undefined, sentAt, occurredAt);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
+    const headers = endToEndHeaders(req.headers);
     headers['x-request-id'] = requestId;
     if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
 
@@ -274,10 +265,7 @@ export class GatewayService implements Service {
         bodyTimeout: stable.timeouts.firstTokenMs,
       });
       status = upstream.statusCode;
-      const responseHeaders: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(upstream.headers)) {
-        if (!HOP_BY_HOP.has(name) && value !== undefined) responseHeaders[name] = value;
-      }
+      const responseHeaders = endToEndHeaders(upstream.headers);
       responseHeaders['x-request-id'] = requestId;
       res.writeHead(status, responseHeaders);
       streamed = String(upstream.headers['content-type'] ?? '').includes('text/event-stream');
@@ -379,6 +367,27 @@ function parseChatBody(body: Buffer): RequestEvent['body'] | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The end-to-end headers of a message, as a proxy forwards them: hop-by-hop headers, and any
+ * header the `Connection` header names, stay on their own hop.
+ */
+export function endToEndHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const connection = headers.connection;
+  const named = new Set(
+    (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .filter((name) => name.length > 0),
+  );
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    // Arrays stay arrays: repeated headers such as set-cookie must not be joined.
+    out[name] = value;
+  }
+  return out;
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
