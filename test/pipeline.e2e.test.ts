@@ -101,7 +101,8 @@ describe('the pipeline end to end on real Kafka and Redis', () => {
     t.after(() => Promise.all([stableSim.close(), candidateSim.close()]));
     const scope = testScope(t, (id) => ({
       gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stable.url } },
-      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+      // No retries: each failed call must surface as one candidate_error.
+      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url, retry: { attempts: 1 }, circuit: { window: 1000 } }] },
     }));
     const experimentId = scope.config.experiment?.id ?? '';
     const pipeline = new Pipeline(scope.config, silentLogger(), scope.env);

@@ -61,11 +61,54 @@ export const EndpointConfigSchema = z
 export const CandidateConfigSchema = EndpointConfigSchema.extend({
   /** Stream from the candidate (needed for TTFT, TPOT and ITL). */
   stream: z.boolean().default(true),
+  /** Limits that hold across every replay instance (kept in Redis). */
   rate: z
     .object({
-      /** Requests per second to this candidate; absent = as fast as concurrency allows. */
+      /** Requests per second, evenly spaced (no bursts); absent = as fast as concurrency allows. */
       rps: z.number().positive().optional(),
+      /** Prompt plus expected output tokens per minute. */
+      tokensPerMinute: z.number().positive().optional(),
+      /** Calls in flight at once, all instances together. */
       concurrency: z.number().int().min(1).max(10_000).default(8),
+      /** Output tokens assumed for a request without max_tokens, for the tokens/min limit and budgets. */
+      expectedOutputTokens: z.number().int().positive().default(256),
+    })
+    .strict()
+    .prefault({}),
+  retry: z
+    .object({
+      /** Calls at most, the first included; retried: connection errors, 5xx and 429 (Retry-After honoured). */
+      attempts: z.number().int().min(1).max(10).default(3),
+      baseDelayMs: z.number().int().positive().default(200),
+      maxDelayMs: z.number().int().positive().default(10_000),
+    })
+    .strict()
+    .prefault({}),
+  circuit: z
+    .object({
+      /** Open when at least this fraction of the last `window` calls failed. */
+      failureRate: z.number().gt(0).max(1).default(0.5),
+      /** Calls the rate is computed over (and the fewest before it can open). */
+      window: z.number().int().min(1).default(20),
+      /** How long the circuit stays open before one probe is let through. */
+      openMs: z.number().int().positive().default(15_000),
+    })
+    .strict()
+    .prefault({}),
+  /**
+   * What to do with requests that carry tools: `record` (send them; the candidate's tool calls are
+   * recorded, never executed), `strip` (remove tools and tool messages), `skip` (count as filtered).
+   */
+  toolPolicy: z.enum(['record', 'strip', 'skip']).default('record'),
+  /** Changes applied to every request before it is sent to this candidate. */
+  transforms: z
+    .object({
+      /** Replace the system prompt (or add one), or put text before the existing one. */
+      systemPrompt: z.object({ mode: z.enum(['replace', 'prepend']), text: z.string() }).strict().optional(),
+      /** Parameters set on every request, e.g. `{ temperature: 0, top_p: 1 }`. */
+      params: z.record(z.string(), z.unknown()).default({}),
+      /** Upper bound on max_tokens sent to the candidate. */
+      maxTokensCap: z.number().int().positive().optional(),
     })
     .strict()
     .prefault({}),
@@ -90,6 +133,20 @@ export const ExperimentConfigSchema = z
       .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'candidate names must be unique')
       .refine((list) => list.every((c) => c.name !== 'stable'), '"stable" is the live arm and cannot name a candidate'),
     stablePrices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
+    /** Limits for each arm, across all replay instances; when one is reached the arm sheds as `shed_budget`. */
+    budget: z
+      .object({
+        maxRequests: z.number().int().positive().optional(),
+        maxTokens: z.number().int().positive().optional(),
+        /** In the currency of the prices; needs the arm's `prices`. */
+        maxCost: z.number().positive().optional(),
+        /** ISO time after which nothing more is sent. */
+        endAt: z.iso.datetime({ offset: true }).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Live mode: requests older than this when read are shed as `shed_lag`, keeping shadowing near real time. */
+    maxLagMs: z.number().int().positive().optional(),
     join: z.object({ windowMs: z.number().int().positive().default(15 * 60_000) }).strict().prefault({}),
     verdict: z.object({ minSamples: z.number().int().min(1).default(30) }).strict().prefault({}),
   })

@@ -1,44 +1,100 @@
+import type { Redis } from 'ioredis';
+
 /**
- * Per-arm pacing inside one replay instance: at most `concurrency` calls at once and, when
- * `rps` is set, starts spaced 1/rps apart (no bursts). Cross-instance limits held in Redis
- * build on this seam.
+ * GCRA as a reservation: each call books the next free slot of the arm (`cost` × interval after
+ * the previous one) and is told how long to wait for it. All instances book in the same Redis
+ * key, on Redis's clock, so together they keep one even pace: no bursts, no overshoot.
  */
+const RESERVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = math.max(tat, now)
+local nextTat = start + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], nextTat, 'PX', math.max(1000, nextTat - now + 60000))
+return start - now
+`;
+
+/** A distributed semaphore: holders are members of a sorted set scored by their lease's end. */
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 60000)
+  return 1
+end
+return 0
+`;
+
+export interface ArmLimits {
+  rps?: number | undefined;
+  tokensPerMinute?: number | undefined;
+  concurrency: number;
+}
+
+export interface RateLimiterOptions {
+  redis: Redis;
+  /** Prefix of this arm's keys, e.g. `shadow:rate:{exp}:arm`. */
+  key: string;
+  limits: ArmLimits;
+  /** Longest a call may hold a concurrency slot (its total timeout plus margin). */
+  leaseMs: number;
+}
+
+let holderSequence = 0;
+
+/** Pace and concurrency of one arm, shared by every replay instance through Redis. */
 export class RateLimiter {
-  readonly #concurrency: number;
-  readonly #intervalMs: number;
-  #active = 0;
-  #nextStartAt = 0;
-  readonly #waiting: Array<() => void> = [];
+  readonly #options: RateLimiterOptions;
+  readonly #instance = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
-  constructor(options: { concurrency: number; rps?: number | undefined }) {
-    this.#concurrency = options.concurrency;
-    this.#intervalMs = options.rps === undefined ? 0 : 1000 / options.rps;
+  constructor(options: RateLimiterOptions) {
+    this.#options = options;
   }
 
-  get active(): number {
-    return this.#active;
-  }
-
-  /** Waits for a slot; call the returned function when the call is over. */
-  async acquire(): Promise<() => void> {
-    if (this.#active >= this.#concurrency) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    } else {
-      this.#active++;
-    }
-    if (this.#intervalMs > 0) {
-      const now = performance.now();
-      const startAt = Math.max(now, this.#nextStartAt);
-      this.#nextStartAt = startAt + this.#intervalMs;
-      if (startAt > now) await new Promise((resolve) => setTimeout(resolve, startAt - now));
+  /**
+   * Waits for the arm's next slot (requests/s and tokens/min) and a concurrency slot; call the
+   * returned function when the call is over.
+   */
+  async acquire(tokens: number, signal?: AbortSignal): Promise<() => Promise<void>> {
+    const { redis, key, limits } = this.#options;
+    const waits: number[] = [];
+    if (limits.rps !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:rps`, 1000 / limits.rps)));
+    if (limits.tokensPerMinute !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
+    const wait = Math.max(0, ...waits);
+    if (wait > 0) await sleep(wait, signal);
+    const holder = `${this.#instance}-${++holderSequence}`;
+    for (let attempt = 0; ; attempt++) {
+      const got = await redis.eval(ACQUIRE, 1, `${key}:inflight`, limits.concurrency, holder, this.#options.leaseMs);
+      if (got === 1) break;
+      // Jittered polling: slots free up when calls end, on any instance.
+      await sleep(Math.min(100, 5 + attempt * 5) * (0.5 + Math.random()), signal);
     }
     let released = false;
-    return () => {
+    return async () => {
       if (released) return;
       released = true;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#active--;
+      await redis.zrem(`${key}:inflight`, holder);
     };
   }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Outcome,
   PENDING,
@@ -6,6 +7,7 @@ import {
   contentHash,
   decodeEvent,
   type CandidateConfig,
+  type ChatRequest,
   type RequestEvent,
   type ResponseEvent,
 } from '@shadow-replay/contracts';
@@ -21,21 +23,31 @@ import {
   createRedis,
   createRegistry,
   ensureTopics,
+  gauge,
+  openAiError,
+  readBody,
+  sendJson,
   once,
   runSteps,
+  type ChatCallResult,
   type ConsumedRecord,
   type Logger,
   type Service,
 } from '@shadow-replay/platform';
 import type { Producer } from 'kafkajs';
 import { Agent } from 'undici';
-import { candidateBody, candidateHeaders } from './candidate-request.js';
+import { Budget } from './budget.js';
+import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter, sleep } from './rate-limiter.js';
+import { backoffMs, retryable } from './retry.js';
 
 interface Arm {
   config: CandidateConfig;
   limiter: RateLimiter;
+  budget: Budget;
+  circuit: CircuitBreaker;
   configHash: string;
   url: string;
 }
@@ -61,6 +73,10 @@ export class ReplayService implements Service {
   readonly #http: ServiceHttpServer;
   readonly #agent: Agent;
   readonly #arms: Arm[];
+  readonly #pausedKey: string;
+  #pausedUntilCheck = 0;
+  #paused = false;
+  #stopping = false;
   readonly #kafka;
   readonly #metrics;
   readonly close: () => Promise<void>;
@@ -76,17 +92,33 @@ export class ReplayService implements Service {
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
     this.#agent = new Agent({ connections: 256, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
-    this.#arms = settings.experiment.candidates.map((config) => ({
-      config,
-      limiter: new RateLimiter({ concurrency: config.rate.concurrency, rps: config.rate.rps }),
-      configHash: contentHash(config),
-      url: `${config.baseUrl.replace(/\/$/, '')}/v1/chat/completions`,
-    }));
+    const { budget, endAt } = { budget: settings.experiment.budget, endAt: settings.experiment.budget.endAt };
+    this.#arms = settings.experiment.candidates.map((config) => {
+      // One hash tag per experiment: an arm's limiter, budget and pause flag share a Cluster slot.
+      const key = `${settings.redis.keyPrefix}:replay:{${experimentId}}:${config.name}`;
+      return {
+        config,
+        limiter: new RateLimiter({ redis: this.#redis, key: `${key}:rate`, limits: config.rate, leaseMs: config.timeouts.totalMs * config.retry.attempts + 30_000 }),
+        budget: new Budget({
+          redis: this.#redis,
+          key: `${key}:budget`,
+          limits: { maxRequests: budget.maxRequests, maxTokens: budget.maxTokens, maxCost: budget.maxCost, endAt: endAt === undefined ? undefined : Date.parse(endAt) },
+        }),
+        circuit: new CircuitBreaker(config.circuit),
+        configHash: contentHash(config),
+        url: `${config.baseUrl.replace(/\/$/, '')}/v1/chat/completions`,
+      };
+    });
+    this.#pausedKey = `${settings.redis.keyPrefix}:replay:{${experimentId}}:paused`;
     const registry = createRegistry('replay');
     this.#metrics = {
       consumed: counter(registry, 'shadow_replay_consumed_total', 'Request events read', ['experiment']),
       outcomes: counter(registry, 'shadow_replay_outcomes_total', 'Outcomes decided by replay', ['experiment', 'arm', 'outcome']),
       calls: counter(registry, 'shadow_replay_candidate_calls_total', 'Candidate calls, by result', ['experiment', 'arm', 'result']),
+      retries: counter(registry, 'shadow_replay_retries_total', 'Candidate calls retried', ['experiment', 'arm']),
+      shedBudget: counter(registry, 'shadow_replay_budget_exhausted_total', 'Requests shed by the budget, by the limit reached', ['experiment', 'arm', 'limit']),
+      circuit: gauge(registry, 'shadow_replay_circuit_open', 'Whether the arm\'s circuit is open (1) or half-open (0.5)', ['experiment', 'arm']),
+      paused: gauge(registry, 'shadow_replay_paused', 'Whether the experiment is paused', ['experiment'], () => (this.#paused ? 1 : 0)),
     };
     this.#consumer = new PipelineConsumer({
       kafka: this.#kafka,
@@ -103,9 +135,11 @@ export class ReplayService implements Service {
       log,
       registry,
       ready: () => this.#consumer.ready,
+      routes: (req, res) => this.#admin(req, res),
     });
     this.close = once(() =>
       runSteps(this.#log, [
+        ['stop', () => (this.#stopping = true)],
         ['consumer', () => this.#consumer.close()],
         ['producer', () => this.#producer.disconnect()],
         ['http', () => this.#http.close()],
@@ -134,8 +168,52 @@ export class ReplayService implements Service {
     this.#log.info({ experimentId: this.#settings.experiment.id, arms: this.#arms.map((arm) => arm.config.name) }, 'replay started');
   }
 
+  /** Pauses or resumes the experiment for every instance, through Redis. */
+  async setPaused(paused: boolean): Promise<void> {
+    if (paused) await this.#redis.set(this.#pausedKey, '1');
+    else await this.#redis.del(this.#pausedKey);
+    this.#pausedUntilCheck = 0;
+    this.#log.info({ experimentId: this.#settings.experiment.id, paused }, paused ? 'replay paused' : 'replay resumed');
+  }
+
+  async #isPaused(): Promise<boolean> {
+    if (Date.now() >= this.#pausedUntilCheck) {
+      this.#paused = (await this.#redis.exists(this.#pausedKey)) === 1;
+      this.#pausedUntilCheck = Date.now() + 500;
+    }
+    return this.#paused;
+  }
+
+  async #admin(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/admin/pause' && path !== '/admin/resume' && path !== '/admin/status') return false;
+    if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '')) {
+      openAiError(res, 403, `${path} answers loopback clients only`, 'permission_error', 'forbidden');
+      return true;
+    }
+    if (path !== '/admin/status') {
+      if (req.method !== 'POST') {
+        openAiError(res, 405, `${path} accepts POST`, 'invalid_request_error', 'method_not_allowed');
+        return true;
+      }
+      await readBody(req, 1024);
+      await this.setPaused(path === '/admin/pause');
+    }
+    const arms = await Promise.all(
+      this.#arms.map(async (arm) => ({ arm: arm.config.name, circuit: arm.circuit.state, budgetSpent: await arm.budget.spent() })),
+    );
+    sendJson(res, 200, { experimentId: this.#settings.experiment.id, paused: await this.#isPaused(), arms });
+    return true;
+  }
+
   async #handle(record: ConsumedRecord): Promise<void> {
     const experimentId = this.#settings.experiment.id;
+    // A paused experiment holds its place in the topic: nothing is consumed, nothing is lost.
+    while (await this.#isPaused()) {
+      // Shutting down while paused: leave the record uncommitted; it is read again after a restart.
+      if (this.#stopping) throw new Error('replay is stopping while the experiment is paused');
+      await sleep(250);
+    }
     this.#metrics.consumed.inc({ experiment: experimentId });
     const decoded = decodeEvent(RequestEventSchema, record.value);
     if (!decoded.ok) {
@@ -149,7 +227,7 @@ export class ReplayService implements Service {
 
   async #replayTo(arm: Arm, event: RequestEvent): Promise<void> {
     const experimentId = this.#settings.experiment.id;
-    const early = this.#earlyOutcome(event);
+    const early = this.#earlyOutcome(event, arm);
     if (early !== undefined) {
       await this.#decide(arm, event.requestId, early);
       return;
@@ -158,21 +236,24 @@ export class ReplayService implements Service {
     // A final outcome means this event was fully handled before a redelivery; pending means
     // the call may not have been published, so it is made again (the join deduplicates).
     if (previous !== '' && previous !== PENDING) return;
-    const body = candidateBody(event, arm.config);
-    const release = await arm.limiter.acquire();
-    let result;
-    try {
-      result = await callChatCompletion({
-        dispatcher: this.#agent,
-        url: arm.url,
-        body,
-        headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
-        firstTokenMs: arm.config.timeouts.firstTokenMs,
-        totalMs: arm.config.timeouts.totalMs,
-      });
-    } finally {
-      release();
+    if (!arm.circuit.allow()) {
+      await this.#settle(arm, event.requestId, Outcome.shedCircuit);
+      return;
     }
+    const body = candidateBody(event, arm.config);
+    const tokens = estimateTokens(body, arm.config.rate.expectedOutputTokens);
+    const estimate = { tokens: tokens.prompt + tokens.completion, cost: cost(arm, tokens.prompt, tokens.completion) };
+    const overBudget = await arm.budget.admit(estimate);
+    if (overBudget !== null) {
+      this.#metrics.shedBudget.inc({ experiment: experimentId, arm: arm.config.name, limit: overBudget });
+      await this.#settle(arm, event.requestId, Outcome.shedBudget);
+      return;
+    }
+    const result = await this.#callWithRetries(arm, event, body, estimate.tokens);
+    arm.circuit.record(result.outcome === 'ok');
+    this.#metrics.circuit.set({ experiment: experimentId, arm: arm.config.name }, arm.circuit.state === 'open' ? 1 : arm.circuit.state === 'half_open' ? 0.5 : 0);
+    const used = result.usage ?? { prompt: tokens.prompt, completion: 0 };
+    await arm.budget.settle(estimate, { tokens: used.prompt + used.completion, cost: cost(arm, used.prompt, used.completion) });
     const response: ResponseEvent = {
       schemaVersion: 1,
       requestId: event.requestId,
@@ -196,17 +277,44 @@ export class ReplayService implements Service {
       messages: [{ key: event.requestId, value: JSON.stringify(response) }],
     });
     this.#metrics.calls.inc({ experiment: experimentId, arm: arm.config.name, result: result.outcome === 'ok' ? 'ok' : (result.error?.code ?? 'error') });
-    if (result.outcome !== 'ok') {
-      await this.#outcomes.settle(experimentId, arm.config.name, event.requestId, Outcome.candidateError);
-      this.#metrics.outcomes.inc({ experiment: experimentId, arm: arm.config.name, outcome: Outcome.candidateError });
+    if (result.outcome !== 'ok') await this.#settle(arm, event.requestId, Outcome.candidateError);
+  }
+
+  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number): Promise<ChatCallResult> {
+    const experimentId = this.#settings.experiment.id;
+    for (let attempt = 1; ; attempt++) {
+      const release = await arm.limiter.acquire(tokens);
+      let result: ChatCallResult;
+      try {
+        result = await callChatCompletion({
+          dispatcher: this.#agent,
+          url: arm.url,
+          body,
+          headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
+          firstTokenMs: arm.config.timeouts.firstTokenMs,
+          totalMs: arm.config.timeouts.totalMs,
+        });
+      } finally {
+        await release();
+      }
+      if (attempt >= arm.config.retry.attempts || !retryable(result)) return result;
+      this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
+      await sleep(backoffMs(attempt, arm.config.retry, result.retryAfterMs));
     }
   }
 
-  #earlyOutcome(event: RequestEvent): Outcome | undefined {
-    const { sampling, filters, id } = this.#settings.experiment;
+  async #settle(arm: Arm, requestId: string, outcome: Outcome): Promise<void> {
+    await this.#outcomes.settle(this.#settings.experiment.id, arm.config.name, requestId, outcome);
+    this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
+  }
+
+  #earlyOutcome(event: RequestEvent, arm: Arm): Outcome | undefined {
+    const { sampling, filters, id, maxLagMs } = this.#settings.experiment;
+    if (arm.config.toolPolicy === 'skip' && usesTools(event.body)) return Outcome.filtered;
     if (filters.routes !== undefined && !filters.routes.includes(event.route)) return Outcome.filtered;
     if (filters.models !== undefined && !filters.models.includes(event.body.model ?? '')) return Outcome.filtered;
     if (sampling.rate < 1 && hashFraction(`${id}\u0000${event.requestId}`) >= sampling.rate) return Outcome.sampledOut;
+    if (maxLagMs !== undefined && Date.now() - event.occurredAt > maxLagMs) return Outcome.shedLag;
     return undefined;
   }
 
@@ -214,6 +322,11 @@ export class ReplayService implements Service {
     const previous = await this.#outcomes.consume(this.#settings.experiment.id, arm.config.name, requestId, outcome);
     if (previous === '') this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
   }
+}
+
+function cost(arm: Arm, promptTokens: number, completionTokens: number): number {
+  const prices = arm.config.prices;
+  return prices === undefined ? 0 : (promptTokens * prices.inputPerMillion + completionTokens * prices.outputPerMillion) / 1_000_000;
 }
 
 function hashFraction(text: string): number {

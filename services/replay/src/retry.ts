@@ -1,0 +1,14 @@
+import type { ChatCallResult } from '@shadow-replay/platform';
+
+/** Connection errors, 5xx and 429 are retried; timeouts and bad answers are not (they would only load the GPU again). */
+export function retryable(result: ChatCallResult): boolean {
+  if (result.outcome === 'ok') return false;
+  if (result.error?.code === 'connect_error') return true;
+  return result.status !== null && (result.status === 429 || result.status >= 500);
+}
+
+/** Full-jitter exponential backoff, or the server's Retry-After when it sent one. */
+export function backoffMs(attempt: number, options: { baseDelayMs: number; maxDelayMs: number }, retryAfterMs: number | null, random = Math.random): number {
+  if (retryAfterMs !== null) return Math.min(options.maxDelayMs, retryAfterMs);
+  return Math.round(random() * Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1)));
+}
