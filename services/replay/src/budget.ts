@@ -72,6 +72,17 @@ export class Budget {
       .exec();
   }
 
+  /** Gives back an admitted request that was never sent. */
+  async refund(estimate: Spend): Promise<void> {
+    if (this.unlimited) return;
+    await this.#redis
+      .multi()
+      .hincrby(this.#key, 'requests', -1)
+      .hincrbyfloat(this.#key, 'tokens', -estimate.tokens)
+      .hincrbyfloat(this.#key, 'cost', -estimate.cost)
+      .exec();
+  }
+
   async spent(): Promise<{ requests: number; tokens: number; cost: number }> {
     const raw = await this.#redis.hgetall(this.#key);
     return { requests: Number(raw.requests ?? 0), tokens: Number(raw.tokens ?? 0), cost: Number(raw.cost ?? 0) };

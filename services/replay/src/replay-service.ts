@@ -250,6 +250,11 @@ export class ReplayService implements Service {
       return;
     }
     const result = await this.#callWithRetries(arm, event, body, estimate.tokens);
+    if (result === 'circuit_open') {
+      await arm.budget.refund(estimate);
+      await this.#settle(arm, event.requestId, Outcome.shedCircuit);
+      return;
+    }
     arm.circuit.record(result.outcome === 'ok');
     this.#metrics.circuit.set({ experiment: experimentId, arm: arm.config.name }, arm.circuit.state === 'open' ? 1 : arm.circuit.state === 'half_open' ? 0.5 : 0);
     const used = result.usage ?? { prompt: tokens.prompt, completion: 0 };
@@ -280,11 +285,17 @@ export class ReplayService implements Service {
     if (result.outcome !== 'ok') await this.#settle(arm, event.requestId, Outcome.candidateError);
   }
 
-  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number): Promise<ChatCallResult> {
+  /** Calls the candidate, retrying what is worth retrying; `circuit_open` when the circuit opened while it waited. */
+  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number): Promise<ChatCallResult | 'circuit_open'> {
     const experimentId = this.#settings.experiment.id;
     for (let attempt = 1; ; attempt++) {
       const release = await arm.limiter.acquire(tokens);
       let result: ChatCallResult;
+      // Checked again once the slot is ours: the calls ahead of this one may have opened it.
+      if (attempt === 1 && !arm.circuit.allow()) {
+        await release();
+        return 'circuit_open';
+      }
       try {
         result = await callChatCompletion({
           dispatcher: this.#agent,
