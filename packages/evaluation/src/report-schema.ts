@@ -64,14 +64,48 @@ export const LatencySchema = z.object({
   tpotMs: SideSummariesSchema,
 });
 
-const DeltaStatisticSchema = z.object({ value: z.number().nullable(), ci95: IntervalSchema.nullable() });
-const DeltaSchema = z.object({ n: count, p50: DeltaStatisticSchema, p99: DeltaStatisticSchema });
+/** A point estimate and its 95% interval; both null when there is no data. */
+export const EstimateSchema = z.object({ value: z.number().nullable(), ci95: IntervalSchema.nullable() });
+export type Estimate = z.infer<typeof EstimateSchema>;
+
+const DeltaSchema = z.object({
+  n: count,
+  /** Median of the per-request differences (ms), with a paired bootstrap interval. */
+  p50: EstimateSchema,
+  /** p99 of the per-request differences (ms); its percentile interval under-covers at small n. */
+  p99: EstimateSchema,
+  /**
+   * candidate p99 / stable p99 over the same requests, with a paired bootstrap interval
+   * (requests resampled with both their latencies); the p99 E2E gate reads this.
+   */
+  p99Ratio: EstimateSchema,
+});
 
 /** Paired candidate − stable differences, per request, then summarised. */
 export const DeltasSchema = z.object({ e2eMs: DeltaSchema, ttftMs: DeltaSchema });
 
-const SideErrorsSchema = z.object({ n: count, total: count, rate: fraction.nullable() });
-export const ErrorsSchema = z.object({ stable: SideErrorsSchema, candidate: SideErrorsSchema });
+const SideErrorsSchema = z.object({
+  /** Failed requests. */
+  n: count,
+  /** Requests the rate is over. */
+  total: count,
+  rate: fraction.nullable(),
+  /** Wilson 95% interval of the rate. */
+  ci95: IntervalSchema.nullable(),
+});
+export const ErrorsSchema = z.object({
+  stable: SideErrorsSchema,
+  candidate: SideErrorsSchema,
+  /** Candidate rate − stable rate, with Newcombe's hybrid score 95% interval; the error-rate gate reads it. */
+  difference: EstimateSchema,
+});
+
+/** A binomial rate: `count` of `n` pairs, with its Wilson 95% interval; rate and interval null when n is 0. */
+export const ProportionSchema = z.object({ n: count, count, rate: fraction.nullable(), ci95: IntervalSchema.nullable() });
+export type Proportion = z.infer<typeof ProportionSchema>;
+
+/** A mean of per-pair values in [0, 1], with a bootstrap 95% interval; null when n is 0. */
+export const MeanSchema = z.object({ n: count, mean: fraction.nullable(), ci95: IntervalSchema.nullable() });
 
 const TokenCountSchema = z.object({ sum: count, mean: z.number().nonnegative().nullable() });
 const SideTokensSchema = z.object({ n: count, prompt: TokenCountSchema, completion: TokenCountSchema });
@@ -80,12 +114,32 @@ export const TokensSchema = z.object({ stable: SideTokensSchema, candidate: Side
 const SideCostSchema = z.object({ n: count, totalUsd: z.number().nonnegative(), meanUsd: z.number().nonnegative() });
 export const CostSchema = z.object({ stable: SideCostSchema.nullable(), candidate: SideCostSchema.nullable() });
 
+const SideProportionsSchema = z.object({ stable: ProportionSchema, candidate: ProportionSchema });
+
+/**
+ * Text and structure agreement over the pairs where both sides answered ok. The flat `…Rate`
+ * fields predate the intervals and are kept for existing readers; each equals its
+ * proportion's `rate`. A metric an older evaluator did not record counts only the records that
+ * carry it, so its `n` can be below the quality `n`.
+ */
 export const QualitySchema = z.object({
   n: count,
   exactMatchRate: fraction.nullable(),
   normalizedMatchRate: fraction.nullable(),
   finishReasonAgreementRate: fraction.nullable(),
   meanLengthRatio: z.number().nonnegative().nullable(),
+  exactMatch: ProportionSchema,
+  normalizedMatch: ProportionSchema,
+  finishReasonAgreement: ProportionSchema,
+  toolCallAgreement: ProportionSchema,
+  editSimilarity: MeanSchema,
+  rougeLF1: MeanSchema,
+  /** Per side, among its JSON-looking answers: the share that parse. */
+  jsonValid: SideProportionsSchema,
+  /** Among pairs where both sides parse as JSON: the share with no structural difference. */
+  jsonEqual: ProportionSchema,
+  /** Per side: the share of answers that open with a refusal. */
+  refusal: SideProportionsSchema,
 });
 
 export const JudgeSummarySchema = z.object({
@@ -120,12 +174,23 @@ export const ArmReportSchema = z.object({
 });
 export type ArmReport = z.infer<typeof ArmReportSchema>;
 
+/** How the report's intervals were computed, so a reader can reproduce them. */
+export const StatisticsSchema = z.object({
+  confidence: fraction,
+  /** Base seed of the bootstrap; each arm and metric draws its own stream derived from it. */
+  seed: z.number().int().nonnegative(),
+  bootstrapIterations: count,
+  methods: z.object({ rates: z.string(), rateDifference: z.string(), bootstrap: z.string() }),
+});
+export type Statistics = z.infer<typeof StatisticsSchema>;
+
 /** The report of one experiment over one window (DESIGN §5). */
 export const ReportSchema = z.object({
   schemaVersion: z.literal(1),
   experimentId: z.string().min(1),
   window: z.object({ from: z.iso.datetime(), to: z.iso.datetime() }),
   generatedAt: z.iso.datetime(),
+  statistics: StatisticsSchema,
   conservation: ConservationSchema,
   arms: z.array(ArmReportSchema),
 });

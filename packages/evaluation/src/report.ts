@@ -1,9 +1,22 @@
 import { Outcome, evaluationKey, type EvaluationRecord, type SideFigures } from '@shadow-replay/contracts';
+import {
+  DEFAULT_BOOTSTRAP_ITERATIONS,
+  DEFAULT_BOOTSTRAP_SEED,
+  MIN_BOOTSTRAP_ITERATIONS,
+  meanStatistic,
+  pairedBootstrapBothSides,
+  pairedBootstrapIntervals,
+  quantileStatistic,
+  type ResamplePairStatistic,
+} from './bootstrap.js';
+import { readComparisonExtra } from './comparison-extras.js';
 import { computeConservation, type OutcomeCounters } from './conservation.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
-import type { ArmConservation, ArmCounts, Report } from './report-schema.js';
+import { Z_95, newcombeDiffInterval, wilsonInterval } from './intervals.js';
+import { deriveSeed } from './random.js';
+import type { ArmConservation, ArmCounts, Estimate, Proportion, Report, Statistics } from './report-schema.js';
 import { mean, percentile, summarize } from './stats.js';
-import { compileVerdictOptions, decideVerdict, type ArmFigures, type VerdictOptions } from './verdict.js';
+import { compileVerdictOptions, decideVerdict, type ArmFigures, type CompiledVerdictOptions, type VerdictOptions } from './verdict.js';
 
 /** A point in time: ms since the epoch, an ISO-8601 string or a Date. Reports print ISO strings. */
 export type TimeInput = number | string | Date;
@@ -23,8 +36,25 @@ export interface ReportInput {
   outcomes: Readonly<Record<string, OutcomeCounters>>;
 }
 
-/** Options of {@link buildReport}; today only the verdict's gates. */
-export type ReportOptions = VerdictOptions;
+/** Options of {@link buildReport}: the verdict's gates and the bootstrap's seed and size. */
+export interface ReportOptions extends VerdictOptions {
+  /**
+   * Base seed of every bootstrap interval in the report (an integer in [0, 2³²)); recorded in
+   * `report.statistics.seed`. Each arm and metric derives its own stream from it, so the same
+   * records and seed always give the same report. @defaultValue {@link DEFAULT_BOOTSTRAP_SEED}
+   */
+  seed?: number;
+  /** Resamples per bootstrap interval, at least 100. @defaultValue {@link DEFAULT_BOOTSTRAP_ITERATIONS} (2000) */
+  bootstrapIterations?: number;
+}
+
+interface CompiledReportOptions {
+  verdict: CompiledVerdictOptions;
+  seed: number;
+  iterations: number;
+}
+
+const CONFIDENCE = 0.95;
 
 /**
  * Builds the report of one experiment (DESIGN §5): conservation first, then one entry per arm
@@ -37,12 +67,21 @@ export type ReportOptions = VerdictOptions;
  * (`candidate_error` outcomes + records whose candidate failed) / (`candidate_error` + records);
  * the stable error rate is records whose stable side failed / records.
  *
+ * Every figure that estimates something carries a 95% interval: Wilson for rates, Newcombe's
+ * hybrid score for the error-rate difference, and a seeded paired bootstrap (requests are the
+ * resampling unit) for latency deltas, p99 ratios and mean similarities; `report.statistics`
+ * records the methods and the seed. Records are put in request-id order first, so the report is
+ * a pure function of the set of records, the counters and the options.
+ *
+ * Cost: each bootstrap is O(iterations · n) for n pairs (six per arm), about a second for
+ * 2,000 resamples of 10⁵ pairs.
+ *
  * @throws {@link EvaluationError} `EVAL_INVALID_INPUT` for an unreadable time, a window that
  *   ends before it starts, a record of another experiment or a malformed counter;
- *   `EVAL_INVALID_OPTIONS` for a bad gate.
+ *   `EVAL_INVALID_OPTIONS` for a bad gate, seed or number of resamples.
  */
 export function buildReport(input: ReportInput, options: ReportOptions = {}): Report {
-  const verdictOptions = compileVerdictOptions(options);
+  const compiled = compileReportOptions(options);
   const from = toIso(input.window.from, 'window.from');
   const to = toIso(input.window.to, 'window.to');
   if (Date.parse(from) > Date.parse(to)) {
@@ -63,16 +102,44 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
     experimentId: input.experimentId,
     window: { from, to },
     generatedAt,
+    statistics: statistics(compiled),
     conservation,
     arms: arms.map((arm) => {
       const armConservation = conservation.byArm[arm]!;
-      const figures = armFigures(arm, recordsByArm.get(arm) ?? [], armConservation);
-      return { ...figures, verdict: decideVerdict(figures, armConservation.balanced, verdictOptions) };
+      const figures = armFigures(arm, recordsByArm.get(arm) ?? [], armConservation, compiled);
+      return { ...figures, verdict: decideVerdict(figures, armConservation.balanced, compiled.verdict) };
     }),
   };
 }
 
-function armFigures(arm: string, records: readonly EvaluationRecord[], conservation: ArmConservation): ArmFigures {
+function compileReportOptions(options: ReportOptions): CompiledReportOptions {
+  const { seed = DEFAULT_BOOTSTRAP_SEED, bootstrapIterations: iterations = DEFAULT_BOOTSTRAP_ITERATIONS, ...gates } = options;
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
+    throw new EvaluationError(EvaluationErrorCode.invalidOptions, `report options: seed must be an integer in [0, 2^32) (got ${String(seed)})`);
+  }
+  if (!Number.isSafeInteger(iterations) || iterations < MIN_BOOTSTRAP_ITERATIONS) {
+    throw new EvaluationError(
+      EvaluationErrorCode.invalidOptions,
+      `report options: bootstrapIterations must be an integer >= ${MIN_BOOTSTRAP_ITERATIONS} (got ${String(iterations)})`,
+    );
+  }
+  return { verdict: compileVerdictOptions(gates), seed, iterations };
+}
+
+function statistics(options: CompiledReportOptions): Statistics {
+  return {
+    confidence: CONFIDENCE,
+    seed: options.seed,
+    bootstrapIterations: options.iterations,
+    methods: {
+      rates: `Wilson score interval, z = ${Z_95}`,
+      rateDifference: 'Newcombe hybrid score interval (method 10) of candidate rate − stable rate',
+      bootstrap: 'percentile bootstrap resampling requests (each pair kept whole), xoshiro128** seeded per arm and metric from seed',
+    },
+  };
+}
+
+function armFigures(arm: string, records: readonly EvaluationRecord[], conservation: ArmConservation, options: CompiledReportOptions): ArmFigures {
   const paired = records.filter((record) => record.stable.outcome === 'ok' && record.candidate.outcome === 'ok');
   const counts = {
     consumed: conservation.consumed,
@@ -84,6 +151,7 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
   const candidateFailedRecords = records.filter((record) => record.candidate.outcome !== 'ok').length;
   const stableFailedRecords = records.filter((record) => record.stable.outcome !== 'ok').length;
   const candidateErrorOutcomes = conservation.outcomes[Outcome.candidateError];
+  const bootstrap = (metric: string) => ({ seed: deriveSeed(options.seed, `${arm}/${metric}`), iterations: options.iterations, confidence: CONFIDENCE });
 
   return {
     arm,
@@ -94,13 +162,21 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
       tpotMs: sides(paired, (side) => side.tpotMs),
     },
     deltas: {
-      e2eMs: pairedDelta(paired.map((record) => record.deltas.e2eMs)),
-      ttftMs: pairedDelta(present(paired.map((record) => record.deltas.ttftMs))),
+      e2eMs: pairedDelta(
+        paired.map((record) => record.deltas.e2eMs),
+        paired.map((record) => [record.stable.e2eMs, record.candidate.e2eMs]),
+        bootstrap('e2eMs'),
+      ),
+      ttftMs: pairedDelta(
+        present(paired.map((record) => record.deltas.ttftMs)),
+        present(paired.map((record) => bothPresent(record.stable.ttftMs, record.candidate.ttftMs))),
+        bootstrap('ttftMs'),
+      ),
     },
-    errors: {
-      stable: errorRate(stableFailedRecords, records.length),
-      candidate: errorRate(candidateErrorOutcomes + candidateFailedRecords, candidateErrorOutcomes + records.length),
-    },
+    errors: errors(
+      { successes: stableFailedRecords, n: records.length },
+      { successes: candidateErrorOutcomes + candidateFailedRecords, n: candidateErrorOutcomes + records.length },
+    ),
     tokens: {
       stable: tokens(records.map((record) => record.stable)),
       candidate: tokens(records.map((record) => record.candidate)),
@@ -109,15 +185,43 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
       stable: cost(records.map((record) => record.stable)),
       candidate: cost(records.map((record) => record.candidate)),
     },
-    quality: {
-      n: paired.length,
-      exactMatchRate: rate(paired, (record) => record.comparison.exactMatch),
-      normalizedMatchRate: rate(paired, (record) => record.comparison.normalizedMatch),
-      finishReasonAgreementRate: rate(paired, (record) => record.comparison.finishReasonAgreement),
-      meanLengthRatio: mean(present(paired.map((record) => record.comparison.lengthRatio))),
-    },
+    quality: quality(paired, bootstrap),
     judge: { n: 0, wins: 0, ties: 0, losses: 0, inconsistent: 0, winRate: null, ci95: null },
     noise: null,
+  };
+}
+
+type BootstrapSettings = { seed: number; iterations: number; confidence: number };
+
+function quality(paired: readonly EvaluationRecord[], bootstrap: (metric: string) => BootstrapSettings): ArmFigures['quality'] {
+  const extra = <K extends Parameters<typeof readComparisonExtra>[1]>(key: K) =>
+    paired.map((record) => readComparisonExtra(record.comparison, key)).filter((value) => value !== undefined);
+  const exactMatch = proportion(paired.map((record) => record.comparison.exactMatch));
+  const normalizedMatch = proportion(paired.map((record) => record.comparison.normalizedMatch));
+  const finishReasonAgreement = proportion(paired.map((record) => record.comparison.finishReasonAgreement));
+  const jsonValid = extra('jsonValid');
+  const refusal = extra('refusal');
+  return {
+    n: paired.length,
+    exactMatchRate: exactMatch.rate,
+    normalizedMatchRate: normalizedMatch.rate,
+    finishReasonAgreementRate: finishReasonAgreement.rate,
+    meanLengthRatio: mean(present(paired.map((record) => record.comparison.lengthRatio))),
+    exactMatch,
+    normalizedMatch,
+    finishReasonAgreement,
+    toolCallAgreement: proportion(extra('toolCallAgreement')),
+    editSimilarity: bootstrapMean(present(extra('editSimilarity')), bootstrap('editSimilarity')),
+    rougeLF1: bootstrapMean(present(extra('rougeLF1')), bootstrap('rougeLF1')),
+    jsonValid: {
+      stable: proportion(present(jsonValid.map((sides) => sides.stable))),
+      candidate: proportion(present(jsonValid.map((sides) => sides.candidate))),
+    },
+    jsonEqual: proportion(present(extra('jsonDiff')).map((diff) => diff.added + diff.removed + diff.changed === 0)),
+    refusal: {
+      stable: proportion(present(refusal.map((sides) => sides.stable))),
+      candidate: proportion(present(refusal.map((sides) => sides.candidate))),
+    },
   };
 }
 
@@ -138,7 +242,10 @@ function groupRecords(
     if (seen === undefined || record.evaluatedAt > seen.evaluatedAt) byKey.set(key, record);
   }
   const byArm = new Map<string, EvaluationRecord[]>();
-  for (const record of byKey.values()) {
+  // Sorted by request id, so the bootstrap (which resamples by position) does not depend on the
+  // order the records were read in.
+  const sorted = [...byKey.values()].sort((a, b) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0));
+  for (const record of sorted) {
     const list = byArm.get(record.arm);
     if (list === undefined) byArm.set(record.arm, [record]);
     else list.push(record);
@@ -153,14 +260,71 @@ function sides(records: readonly EvaluationRecord[], pick: (side: SideFigures) =
   };
 }
 
-function pairedDelta(deltas: readonly number[]): ArmFigures['deltas']['e2eMs'] {
-  // ci95 stays null until the seeded bootstrap exists.
-  const at = (q: number) => ({ value: deltas.length === 0 ? null : percentile(deltas, q), ci95: null });
-  return { n: deltas.length, p50: at(0.5), p99: at(0.99) };
+/**
+ * The p50 and p99 of the per-request deltas with one paired bootstrap (same resamples for
+ * both), and the ratio candidate p99 / stable p99 with a paired bootstrap of both sides.
+ * Intervals need at least two pairs; the ratio's needs every stable value above 0, so that no
+ * resample divides by a zero p99.
+ */
+function pairedDelta(deltas: readonly number[], pairs: readonly (readonly [number, number])[], settings: BootstrapSettings): ArmFigures['deltas']['e2eMs'] {
+  const n = deltas.length;
+  const intervals = n >= 2 ? pairedBootstrapIntervals(deltas, [quantileStatistic(0.5), quantileStatistic(0.99)], settings) : [null, null];
+  const stable = pairs.map(([value]) => value);
+  const candidate = pairs.map(([, value]) => value);
+  let p99Ratio: Estimate = { value: null, ci95: null };
+  if (pairs.length > 0) {
+    const stableP99 = percentile(stable, 0.99);
+    const candidateP99 = percentile(candidate, 0.99);
+    const value = stableP99 === 0 ? (candidateP99 === 0 ? 1 : null) : candidateP99 / stableP99;
+    const ratio: ResamplePairStatistic = (stableResample, candidateResample) => candidateResample.quantile(0.99) / stableResample.quantile(0.99);
+    const ci95 =
+      pairs.length >= 2 && stable.every((value) => value > 0)
+        ? pairedBootstrapBothSides(stable, candidate, ratio, { ...settings, seed: deriveSeed(settings.seed, 'p99Ratio') })
+        : null;
+    p99Ratio = { value, ci95 };
+  }
+  return {
+    n,
+    p50: { value: n === 0 ? null : percentile(deltas, 0.5), ci95: intervals[0] ?? null },
+    p99: { value: n === 0 ? null : percentile(deltas, 0.99), ci95: intervals[1] ?? null },
+    p99Ratio,
+  };
 }
 
-function errorRate(n: number, total: number): ArmFigures['errors']['stable'] {
-  return { n, total, rate: total === 0 ? null : n / total };
+function errors(stable: { successes: number; n: number }, candidate: { successes: number; n: number }): ArmFigures['errors'] {
+  const side = ({ successes, n }: { successes: number; n: number }) => ({
+    n: successes,
+    total: n,
+    rate: n === 0 ? null : successes / n,
+    ci95: n === 0 ? null : wilsonInterval(successes, n),
+  });
+  const both = stable.n > 0 && candidate.n > 0;
+  return {
+    stable: side(stable),
+    candidate: side(candidate),
+    difference: {
+      value: both ? candidate.successes / candidate.n - stable.successes / stable.n : null,
+      ci95: both ? newcombeDiffInterval(candidate, stable) : null,
+    },
+  };
+}
+
+function proportion(flags: readonly boolean[]): Proportion {
+  const n = flags.length;
+  const count = flags.filter(Boolean).length;
+  return { n, count, rate: n === 0 ? null : count / n, ci95: n === 0 ? null : wilsonInterval(count, n) };
+}
+
+function bootstrapMean(values: readonly number[], settings: BootstrapSettings): ArmFigures['quality']['editSimilarity'] {
+  return {
+    n: values.length,
+    mean: mean(values),
+    ci95: values.length >= 2 ? pairedBootstrapIntervals(values, [meanStatistic], settings)[0]! : null,
+  };
+}
+
+function bothPresent(stable: number | null, candidate: number | null): [number, number] | null {
+  return stable === null || candidate === null ? null : [stable, candidate];
 }
 
 function tokens(sides: readonly SideFigures[]): ArmFigures['tokens']['stable'] {
@@ -179,11 +343,6 @@ function cost(sides: readonly SideFigures[]): ArmFigures['cost']['stable'] {
   if (known.length === 0) return null;
   const total = sum(known);
   return { n: known.length, totalUsd: total, meanUsd: total / known.length };
-}
-
-function rate<T>(items: readonly T[], predicate: (item: T) => boolean): number | null {
-  if (items.length === 0) return null;
-  return items.filter(predicate).length / items.length;
 }
 
 function sum(values: readonly number[]): number {

@@ -1,4 +1,5 @@
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
+import { checkQuantile, quantileOfSorted, sortedSample } from './quantile.js';
 
 /**
  * Distribution of a sample. When the sample is empty `n` is 0 and every statistic is null,
@@ -30,7 +31,7 @@ export function percentile(values: readonly number[], q: number): number {
   if (sorted.length === 0) {
     throw new EvaluationError(EvaluationErrorCode.invalidSample, 'percentile of an empty sample is undefined');
   }
-  return percentileOfSorted(sorted, q);
+  return quantileOfSorted(sorted, q);
 }
 
 /** Count, mean, p50/p90/p95/p99 (type 7) and max of `values`; see {@link Summary} for the empty case. */
@@ -43,10 +44,10 @@ export function summarize(values: readonly number[]): Summary {
   return {
     n,
     mean: sum / n,
-    p50: percentileOfSorted(sorted, 0.5),
-    p90: percentileOfSorted(sorted, 0.9),
-    p95: percentileOfSorted(sorted, 0.95),
-    p99: percentileOfSorted(sorted, 0.99),
+    p50: quantileOfSorted(sorted, 0.5),
+    p90: quantileOfSorted(sorted, 0.9),
+    p95: quantileOfSorted(sorted, 0.95),
+    p99: quantileOfSorted(sorted, 0.99),
     max: sorted[n - 1]!,
   };
 }
@@ -57,33 +58,4 @@ export function mean(values: readonly number[]): number | null {
   let sum = 0;
   for (const value of values) sum += value;
   return sum / values.length;
-}
-
-function percentileOfSorted(sorted: Float64Array, q: number): number {
-  const h = (sorted.length - 1) * q;
-  const low = Math.floor(h);
-  const lower = sorted[low]!;
-  const upper = sorted[Math.min(low + 1, sorted.length - 1)]!;
-  const t = h - low;
-  // numpy's _lerp: interpolate from the nearer rank so q = 1 returns the maximum exactly.
-  return t >= 0.5 ? upper - (upper - lower) * (1 - t) : lower + (upper - lower) * t;
-}
-
-function sortedSample(values: readonly number[]): Float64Array {
-  for (const value of values) {
-    if (!Number.isFinite(value)) {
-      throw new EvaluationError(EvaluationErrorCode.invalidSample, `sample values must be finite numbers (got ${String(value)})`);
-    }
-  }
-  // A typed array sorts numerically, unlike Array.prototype.sort's default.
-  return Float64Array.from(values).sort();
-}
-
-function checkQuantile(q: number): void {
-  if (!(q >= 0 && q <= 1)) {
-    throw new EvaluationError(
-      EvaluationErrorCode.invalidQuantile,
-      `quantile must be a fraction in [0, 1] (got ${String(q)}); pass 0.99 for p99`,
-    );
-  }
 }

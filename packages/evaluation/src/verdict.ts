@@ -8,10 +8,15 @@ export interface VerdictOptions {
   minSamples?: number;
   /**
    * Largest tolerated excess of the candidate's error rate over stable's, as a fraction
-   * (0.005 = 0.5 percentage points). @defaultValue 0.005
+   * (0.005 = 0.5 percentage points). The arm fails only when the lower end of the 95% interval
+   * of the excess is above it. @defaultValue 0.005
    */
   maxErrorRateIncrease?: number;
-  /** Largest tolerated ratio candidate p99 E2E / stable p99 E2E. @defaultValue 1.2 */
+  /**
+   * Largest tolerated ratio candidate p99 E2E / stable p99 E2E. The arm fails when the whole
+   * 95% interval of the ratio is above it and is inconclusive when the interval straddles it.
+   * @defaultValue 1.2
+   */
   maxP99E2eRatio?: number;
 }
 
@@ -49,11 +54,20 @@ export function compileVerdictOptions(options: VerdictOptions = {}): CompiledVer
 }
 
 /**
- * The verdict of one arm, with a human-readable reason for every decision:
- * `inconclusive` when the arm's conservation does not balance or it has fewer than
- * `minSamples` evaluated pairs; otherwise `fail` when the candidate's error rate exceeds
- * stable's by more than `maxErrorRateIncrease` or its p99 E2E is more than `maxP99E2eRatio`
- * times stable's; `inconclusive` when a gate cannot be checked; `pass` otherwise.
+ * The verdict of one arm, with a human-readable reason, numbers included, for every decision.
+ *
+ * `inconclusive` first when the arm's conservation does not balance or it has fewer than
+ * `minSamples` evaluated pairs. Otherwise each gate reads an interval, not a point:
+ *
+ * - error rate: `fail` when the lower end of the Newcombe 95% interval of (candidate rate −
+ *   stable rate) exceeds `maxErrorRateIncrease`, i.e. the increase is established; otherwise it
+ *   passes (its reason still quotes the interval, so a wide one is visible).
+ * - p99 E2E: the paired bootstrap 95% interval of candidate p99 / stable p99
+ *   (`deltas.e2eMs.p99Ratio`). `fail` when the whole interval is above `maxP99E2eRatio`,
+ *   `inconclusive` when it straddles the gate, a pass when it lies at or below it.
+ *
+ * A gate that cannot be checked (no data, no interval) makes the verdict `inconclusive`;
+ * any failed gate makes it `fail`; `pass` needs every gate passed.
  */
 export function decideVerdict(figures: ArmFigures, balanced: boolean, options: CompiledVerdictOptions): Verdict {
   const preconditions: string[] = [];
@@ -65,41 +79,63 @@ export function decideVerdict(figures: ArmFigures, balanced: boolean, options: C
   }
   if (preconditions.length > 0) return { status: VerdictStatus.inconclusive, reasons: preconditions };
 
-  const failed: string[] = [];
-  const passed: string[] = [];
-  const unchecked: string[] = [];
+  const gates = [errorRateGate(figures, options), p99E2eGate(figures, options)];
+  const reasons = (outcome: GateOutcome) => gates.filter((gate) => gate.outcome === outcome).map((gate) => gate.reason);
+  const failed = reasons('fail');
+  const open = reasons('open');
+  const passed = reasons('pass');
+  if (failed.length > 0) return { status: VerdictStatus.fail, reasons: [...failed, ...open, ...passed] };
+  if (open.length > 0) return { status: VerdictStatus.inconclusive, reasons: [...open, ...passed] };
+  return { status: VerdictStatus.pass, reasons: passed };
+}
 
-  const candidateRate = figures.errors.candidate.rate;
-  const stableRate = figures.errors.stable.rate;
-  if (candidateRate === null || stableRate === null) {
-    unchecked.push('error rates are unknown, so the error-rate gate cannot be checked');
-  } else {
-    const gap = candidateRate - stableRate;
-    const rates = `candidate error rate ${formatPercent(candidateRate, 2)} vs stable ${formatPercent(stableRate, 2)} (${formatPp(gap)}`;
-    if (gap > options.maxErrorRateIncrease + EPSILON) {
-      failed.push(`${rates}, gate: at most ${formatPp(options.maxErrorRateIncrease)})`);
-    } else {
-      passed.push(`${rates}, within the ${formatPp(options.maxErrorRateIncrease)} gate)`);
-    }
+/** `open`: the gate could not be checked, or its interval straddles it. */
+type GateOutcome = 'pass' | 'fail' | 'open';
+
+interface Gate {
+  outcome: GateOutcome;
+  reason: string;
+}
+
+function errorRateGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate {
+  const { candidate, stable, difference } = figures.errors;
+  if (candidate.rate === null || stable.rate === null || difference.value === null || difference.ci95 === null) {
+    return { outcome: 'open', reason: 'error rates are unknown, so the error-rate gate cannot be checked' };
   }
+  const gate = formatPp(options.maxErrorRateIncrease);
+  const text =
+    `candidate error rate ${formatPercent(candidate.rate, 2)} (${candidate.n}/${candidate.total}) vs stable ` +
+    `${formatPercent(stable.rate, 2)} (${stable.n}/${stable.total}): ${formatPp(difference.value)}, ` +
+    `95% CI ${formatPp(difference.ci95.low)} to ${formatPp(difference.ci95.high)}`;
+  if (difference.ci95.low > options.maxErrorRateIncrease + EPSILON) {
+    return { outcome: 'fail', reason: `${text}; even the lower end exceeds the ${gate} gate` };
+  }
+  return { outcome: 'pass', reason: `${text}; the lower end is within the ${gate} gate` };
+}
 
+function p99E2eGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate {
   const stableP99 = figures.latency.e2eMs.stable.p99;
   const candidateP99 = figures.latency.e2eMs.candidate.p99;
+  const { value: ratio, ci95 } = figures.deltas.e2eMs.p99Ratio;
   if (stableP99 === null || candidateP99 === null) {
-    unchecked.push('no pair where both sides answered ok, so the p99 E2E gate cannot be checked');
-  } else {
-    const ratio = stableP99 === 0 ? (candidateP99 === 0 ? 1 : Number.POSITIVE_INFINITY) : candidateP99 / stableP99;
-    const text = `candidate p99 E2E ${formatMs(candidateP99)} is ${formatRatio(ratio)} stable's ${formatMs(stableP99)}`;
-    if (ratio > options.maxP99E2eRatio + EPSILON) {
-      failed.push(`${text} (gate: at most ${formatRatio(options.maxP99E2eRatio)})`);
-    } else {
-      passed.push(`${text}, within the ${formatRatio(options.maxP99E2eRatio)} gate`);
-    }
+    return { outcome: 'open', reason: 'no pair where both sides answered ok, so the p99 E2E gate cannot be checked' };
   }
-
-  if (failed.length > 0) return { status: VerdictStatus.fail, reasons: [...failed, ...unchecked, ...passed] };
-  if (unchecked.length > 0) return { status: VerdictStatus.inconclusive, reasons: [...unchecked, ...passed] };
-  return { status: VerdictStatus.pass, reasons: passed };
+  const gate = formatRatio(options.maxP99E2eRatio);
+  const text = `candidate p99 E2E ${formatMs(candidateP99)} is ${formatRatio(ratio)} stable's ${formatMs(stableP99)}`;
+  if (ratio === null || ci95 === null) {
+    return {
+      outcome: 'open',
+      reason: `${text}, but the ratio has no interval (fewer than 2 pairs, or a stable latency of 0 ms), so the ${gate} gate cannot be checked`,
+    };
+  }
+  const interval = `95% CI ${formatRatio(ci95.low)} to ${formatRatio(ci95.high)}`;
+  if (ci95.low > options.maxP99E2eRatio + EPSILON) {
+    return { outcome: 'fail', reason: `${text} (${interval}), above the ${gate} gate across the whole interval` };
+  }
+  if (ci95.high > options.maxP99E2eRatio + EPSILON) {
+    return { outcome: 'open', reason: `${text}, but the ${interval} straddles the ${gate} gate` };
+  }
+  return { outcome: 'pass', reason: `${text} (${interval}), within the ${gate} gate` };
 }
 
 function invalidOption(field: string, expected: string, got: unknown): EvaluationError {

@@ -75,6 +75,8 @@ interface RecordOptions {
   candidateOutcome?: SideFigures['outcome'];
   exactMatch?: boolean;
   evaluatedAt?: number;
+  /** Additive comparison fields (see `PairComparison`), merged into the v1 ones. */
+  comparison?: Record<string, unknown>;
 }
 
 /** A valid EvaluationRecord for request `req-<i>`. */
@@ -91,7 +93,7 @@ export function evaluationRecord(i: number, options: RecordOptions = {}): Evalua
     stable: side(options.stableOutcome ?? 'ok', stableE2e, 50),
     candidate: side(options.candidateOutcome ?? 'ok', candidateE2e, 60),
     deltas: { e2eMs: candidateE2e - stableE2e, ttftMs: 10 },
-    comparison: { exactMatch: exact, normalizedMatch: exact, lengthRatio: 1, finishReasonAgreement: true },
+    comparison: { exactMatch: exact, normalizedMatch: exact, lengthRatio: 1, finishReasonAgreement: true, ...options.comparison },
     judge: null,
     provenance: { sources: SOURCES, candidateConfigHash: 'cfg-abc', judgePromptHash: null, evaluatorVersion: 'test' },
   };

@@ -35,8 +35,23 @@ describe('renderMarkdown', () => {
   it('formats milliseconds with one decimal, deltas with a sign and rates as percentages', () => {
     const text = markdown();
     assert.match(text, /^\| E2E \| candidate \| 30 \| 412\.3 ms \| 412\.3 ms \| 412\.3 ms \| 412\.3 ms \|$/m);
-    assert.match(text, /^\| E2E \| 30 \| \+12\.3 ms \| — \| \+12\.3 ms \| — \|$/m);
-    assert.match(text, /^\| exact match \| 100\.0% \|$/m);
-    assert.match(text, /^\| candidate \| 0 \| 30 \| 0\.00% \|$/m);
+  });
+
+  it('prints the bootstrap intervals of the deltas and the p99 ratio', () => {
+    assert.match(markdown(), /^\| E2E \| 30 \| \+12\.3 ms \| \[\+12\.3 ms, \+12\.3 ms\] \| \+12\.3 ms \| \[\+12\.3 ms, \+12\.3 ms\] \| 1\.03× \| \[1\.03×, 1\.03×\] \|$/m);
+  });
+
+  it('prints every quality rate with its n and Wilson interval, and the error rates and their difference with theirs', () => {
+    const text = markdown();
+    // Wilson 30/30: [0.8865, 1].
+    assert.match(text, /^\| exact match \| 30 \| 100\.0% \| \[88\.6%, 100\.0%\] \|$/m);
+    assert.match(text, /^\| tool-call agreement \| 0 \| — \| — \|$/m);
+    // Wilson 0/30: [0, 0.1135]; Newcombe 0/30 − 0/30: [−0.1135, 0.1135].
+    assert.match(text, /^\| candidate \| 0 \| 30 \| 0\.00% \| \[0\.00%, 11\.35%\] \|$/m);
+    assert.match(text, /^\| candidate − stable \| {2}\| {2}\| \+0\.00 pp \| \[−11\.35 pp, \+11\.35 pp\] \|$/m);
+  });
+
+  it('ends with how the intervals were computed, including the seed', () => {
+    assert.match(markdown(), /## How the intervals were computed\n\n.*2,000 resamples, seed 1592642302\./);
   });
 });

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EvaluationRecord } from '@shadow-replay/contracts';
-import { EvaluationErrorCode, ReportSchema, buildReport, type OutcomeCounters, type ReportOptions } from '../src/index.js';
+import {
+  DEFAULT_BOOTSTRAP_SEED,
+  EvaluationErrorCode,
+  ReportSchema,
+  buildReport,
+  wilsonInterval,
+  type OutcomeCounters,
+  type ReportOptions,
+} from '../src/index.js';
 import { EXPERIMENT, evaluationRecord, records } from './fixtures.js';
 
 function report(recordList: EvaluationRecord[], outcomes: Record<string, OutcomeCounters>, options?: ReportOptions) {
@@ -102,18 +110,114 @@ describe('buildReport figures', () => {
     assert.equal(arm.latency.e2eMs.candidate.p50, 440);
     assert.equal(arm.latency.e2eMs.stable.max, 400);
     assert.equal(arm.deltas.e2eMs.n, 9);
-    assert.deepEqual(arm.deltas.e2eMs.p50, { value: 40, ci95: null });
+    assert.equal(arm.deltas.e2eMs.p50.value, 40);
     assert.ok(Math.abs(arm.deltas.e2eMs.p99.value! - 79.2) < 1e-9);
-    assert.deepEqual(arm.deltas.ttftMs.p50, { value: 10, ci95: null });
+    assert.deepEqual(arm.deltas.ttftMs.p50, { value: 10, ci95: { low: 10, high: 10 } });
     assert.equal(arm.quality.n, 9);
     assert.ok(Math.abs(arm.quality.exactMatchRate! - 6 / 9) < 1e-12);
     assert.equal(arm.quality.meanLengthRatio, 1);
-    assert.deepEqual(arm.errors.candidate, { n: 1, total: 10, rate: 0.1 });
-    assert.deepEqual(arm.errors.stable, { n: 0, total: 10, rate: 0 });
     assert.deepEqual(arm.tokens.candidate, { n: 10, prompt: { sum: 1000, mean: 100 }, completion: { sum: 200, mean: 20 } });
     assert.ok(Math.abs(arm.cost.candidate!.totalUsd - 0.01) < 1e-12);
     assert.deepEqual(arm.judge, { n: 0, wins: 0, ties: 0, losses: 0, inconsistent: 0, winRate: null, ci95: null });
     assert.equal(arm.noise, null);
+  });
+
+  it('gives the latency deltas paired bootstrap intervals and the p99 ratio the verdict reads', () => {
+    const list = Array.from({ length: 9 }, (_, i) => evaluationRecord(i, { stableE2e: 400, candidateE2e: 400 + 10 * i }));
+    const { e2eMs } = report(list, { cand: { consumed: 9, evaluated: 9 } }).arms[0]!.deltas;
+    // Deltas 0, 10, …, 80: a resample's median is one of them, so the interval ends are too.
+    assert.ok(e2eMs.p50.ci95!.low < 40 && e2eMs.p50.ci95!.high > 40, JSON.stringify(e2eMs.p50));
+    assert.ok([e2eMs.p50.ci95!.low, e2eMs.p50.ci95!.high].every((end) => end % 10 === 0 && end >= 0 && end <= 80));
+    assert.ok(e2eMs.p99.ci95!.low <= e2eMs.p99.value! && e2eMs.p99.ci95!.high <= 80);
+    // Stable is 400 throughout, so the ratio is candidate p99 / 400: 479.2 / 400.
+    assert.ok(Math.abs(e2eMs.p99Ratio.value! - 479.2 / 400) < 1e-12);
+    assert.ok(e2eMs.p99Ratio.ci95!.low >= 1 && e2eMs.p99Ratio.ci95!.high <= 1.2);
+  });
+
+  it('gives the error rates Wilson intervals and their difference a Newcombe interval', () => {
+    const list = [...records(9), evaluationRecord(9, { candidateOutcome: 'error' })];
+    const { errors } = report(list, { cand: { consumed: 10, evaluated: 10 } }).arms[0]!;
+    assert.deepEqual(errors.stable, { n: 0, total: 10, rate: 0, ci95: { low: 0, high: 0.2775401687666166 } });
+    assert.equal(errors.candidate.rate, 0.1);
+    near(errors.candidate.ci95!, { low: 0.01787574951572113, high: 0.4041563854975721 });
+    assert.equal(errors.difference.value, 0.1);
+    near(errors.difference.ci95!, { low: -0.18943555033306916, high: 0.40415638549757205 });
+  });
+
+  it('gives every quality rate a Wilson interval, and reads the additive comparison fields where records carry them', () => {
+    const extras = (i: number) => ({
+      toolCallAgreement: i !== 0,
+      editSimilarity: i < 4 ? 1 : 0.5,
+      rougeLF1: 0.8,
+      jsonValid: { stable: i < 5 ? true : null, candidate: i < 5 ? i !== 1 : null },
+      jsonDiff: i < 5 && i !== 1 ? { added: 0, removed: 0, changed: i === 2 ? 1 : 0, examples: [] } : null,
+      refusal: { stable: false, candidate: i === 3 },
+    });
+    const list = [
+      ...Array.from({ length: 8 }, (_, i) => evaluationRecord(i, { exactMatch: i % 3 !== 0, comparison: extras(i) })),
+      // Written by an older evaluator: the v1 fields only. And one malformed additive field.
+      evaluationRecord(8),
+      evaluationRecord(9, { comparison: { editSimilarity: 'high', refusal: { stable: false, candidate: false } } }),
+    ];
+    const { quality } = report(list, { cand: { consumed: 10, evaluated: 10 } }).arms[0]!;
+    assert.equal(quality.n, 10);
+    assert.deepEqual(quality.exactMatch, { n: 10, count: 7, rate: 0.7, ci95: wilsonInterval(7, 10) });
+    assert.equal(quality.exactMatchRate, quality.exactMatch.rate);
+    assert.deepEqual(quality.toolCallAgreement, { n: 8, count: 7, rate: 7 / 8, ci95: wilsonInterval(7, 8) });
+    assert.equal(quality.editSimilarity.n, 8);
+    assert.equal(quality.editSimilarity.mean, 0.75);
+    assert.ok(quality.editSimilarity.ci95!.low < 0.75 && quality.editSimilarity.ci95!.high > 0.75);
+    near(quality.rougeLF1.ci95!, { low: 0.8, high: 0.8 });
+    assert.deepEqual(quality.jsonValid.stable, { n: 5, count: 5, rate: 1, ci95: wilsonInterval(5, 5) });
+    assert.deepEqual(quality.jsonValid.candidate, { n: 5, count: 4, rate: 0.8, ci95: wilsonInterval(4, 5) });
+    assert.deepEqual(quality.jsonEqual, { n: 4, count: 3, rate: 0.75, ci95: wilsonInterval(3, 4) });
+    assert.deepEqual(quality.refusal.stable, { n: 9, count: 0, rate: 0, ci95: wilsonInterval(0, 9) });
+    assert.deepEqual(quality.refusal.candidate, { n: 9, count: 1, rate: 1 / 9, ci95: wilsonInterval(1, 9) });
+  });
+
+  it('leaves rates and intervals null when there is nothing to rate', () => {
+    const arm = report([], { cand: { consumed: 0 } }).arms[0]!;
+    assert.deepEqual(arm.quality.exactMatch, { n: 0, count: 0, rate: null, ci95: null });
+    assert.deepEqual(arm.deltas.e2eMs, { n: 0, p50: { value: null, ci95: null }, p99: { value: null, ci95: null }, p99Ratio: { value: null, ci95: null } });
+    assert.deepEqual(arm.errors.difference, { value: null, ci95: null });
+  });
+});
+
+describe('buildReport statistics', () => {
+  const list = Array.from({ length: 60 }, (_, i) => evaluationRecord(i, { stableE2e: 300 + ((i * 37) % 200), candidateE2e: 320 + ((i * 53) % 260) }));
+  const outcomes = { cand: { consumed: 60, evaluated: 60 } };
+
+  it('records the seed, the number of resamples and the methods, with a fixed default seed', () => {
+    const { statistics } = report(list, outcomes);
+    assert.equal(statistics.seed, DEFAULT_BOOTSTRAP_SEED);
+    assert.equal(statistics.bootstrapIterations, 2000);
+    assert.equal(statistics.confidence, 0.95);
+    assert.match(statistics.methods.rates, /Wilson/);
+    assert.match(statistics.methods.rateDifference, /Newcombe/);
+    assert.equal(report(list, outcomes, { seed: 17, bootstrapIterations: 500 }).statistics.seed, 17);
+  });
+
+  it('is identical for the same seed whatever order the records arrive in, and moves only the intervals for another seed', () => {
+    const first = report(list, outcomes, { seed: 17 });
+    assert.deepEqual(report([...list].reverse(), outcomes, { seed: 17 }), first);
+    const other = report(list, outcomes, { seed: 18 });
+    assert.notDeepEqual(other.arms[0]!.deltas, first.arms[0]!.deltas);
+    assert.equal(other.arms[0]!.deltas.e2eMs.p50.value, first.arms[0]!.deltas.e2eMs.p50.value);
+    const a = first.arms[0]!.deltas.e2eMs.p50.ci95!;
+    const b = other.arms[0]!.deltas.e2eMs.p50.ci95!;
+    const width = a.high - a.low;
+    assert.ok(Math.abs(a.low - b.low) <= width / 2 && Math.abs(a.high - b.high) <= width / 2, JSON.stringify({ a, b }));
+  });
+
+  it('gives an arm the same intervals whether or not other arms are in the report', () => {
+    const alone = report(list, outcomes).arms[0]!;
+    const withOther = report([...list, ...records(30, { arm: 'other' })], { ...outcomes, other: { consumed: 30, evaluated: 30 } }).arms[0]!;
+    assert.deepEqual(withOther, alone);
+  });
+
+  it('rejects a seed outside 32 bits and too few resamples, naming the option', () => {
+    assert.throws(() => report(list, outcomes, { seed: -1 }), { code: EvaluationErrorCode.invalidOptions, message: /seed must be/ });
+    assert.throws(() => report(list, outcomes, { bootstrapIterations: 50 }), { code: EvaluationErrorCode.invalidOptions, message: /bootstrapIterations must be/ });
   });
 });
 
@@ -128,24 +232,42 @@ describe('buildReport verdict', () => {
     assert.equal(verdict.status, 'pass');
   });
 
-  it('fails when the candidate error rate exceeds stable’s by more than half a percentage point', () => {
-    const verdict = report(records(98), { cand: { consumed: 100, evaluated: 98, candidate_error: 2 } }).arms[0]!.verdict;
+  it('fails when even the lower end of the Newcombe interval of the error-rate increase is above the gate', () => {
+    const verdict = report(records(80), { cand: { consumed: 100, evaluated: 80, candidate_error: 20 } }).arms[0]!.verdict;
     assert.equal(verdict.status, 'fail');
-    assert.equal(verdict.reasons[0], 'candidate error rate 2.00% vs stable 0.00% (+2.00 pp, gate: at most +0.50 pp)');
+    // Newcombe method 10 for 20/100 − 0/80: [0.1191, 0.2888].
+    assert.equal(
+      verdict.reasons[0],
+      'candidate error rate 20.00% (20/100) vs stable 0.00% (0/80): +20.00 pp, 95% CI +11.91 pp to +28.88 pp; even the lower end exceeds the +0.50 pp gate',
+    );
   });
 
-  it('passes an error-rate gap exactly at the gate', () => {
-    const verdict = report(records(199), { cand: { consumed: 200, evaluated: 199, candidate_error: 1 } }).arms[0]!.verdict;
+  it('passes an observed increase above the gate when the interval does not establish it, quoting the interval', () => {
+    const verdict = report(records(98), { cand: { consumed: 100, evaluated: 98, candidate_error: 2 } }).arms[0]!.verdict;
     assert.equal(verdict.status, 'pass');
+    // Newcombe method 10 for 2/100 − 0/98: [−0.0204, 0.0700].
+    assert.equal(
+      verdict.reasons[0],
+      'candidate error rate 2.00% (2/100) vs stable 0.00% (0/98): +2.00 pp, 95% CI −2.04 pp to +7.00 pp; the lower end is within the +0.50 pp gate',
+    );
   });
 
-  it('fails when the candidate p99 E2E is more than 1.2 times stable’s', () => {
+  it('fails when the whole p99 E2E ratio interval is above the gate', () => {
     const verdict = report(records(30, { candidateE2e: 600 }), { cand: { consumed: 30, evaluated: 30 } }).arms[0]!.verdict;
     assert.equal(verdict.status, 'fail');
     assert.deepEqual(verdict.reasons, [
-      "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms (gate: at most 1.20×)",
-      'candidate error rate 0.00% vs stable 0.00% (+0.00 pp, within the +0.50 pp gate)',
+      "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms (95% CI 1.50× to 1.50×), above the 1.20× gate across the whole interval",
+      'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the lower end is within the +0.50 pp gate',
     ]);
+  });
+
+  it('is inconclusive when the p99 E2E ratio interval straddles the gate, even with a point estimate far above it', () => {
+    // Two slow candidate answers in 100: the p99 is 1.5× stable's, but a resample holding fewer
+    // than two of them has a p99 ratio near 1, which happens in about 40% of resamples.
+    const list = Array.from({ length: 100 }, (_, i) => evaluationRecord(i, { candidateE2e: i < 2 ? 600 : 400 }));
+    const verdict = report(list, { cand: { consumed: 100, evaluated: 100 } }).arms[0]!.verdict;
+    assert.equal(verdict.status, 'inconclusive');
+    assert.equal(verdict.reasons[0], "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms, but the 95% CI 1.00× to 1.50× straddles the 1.20× gate");
   });
 
   it('passes with a reason for every gate when nothing regresses', () => {
@@ -153,8 +275,8 @@ describe('buildReport verdict', () => {
     assert.deepEqual(verdict, {
       status: 'pass',
       reasons: [
-        'candidate error rate 0.00% vs stable 0.00% (+0.00 pp, within the +0.50 pp gate)',
-        "candidate p99 E2E 420.0 ms is 1.05× stable's 400.0 ms, within the 1.20× gate",
+        'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the lower end is within the +0.50 pp gate',
+        "candidate p99 E2E 420.0 ms is 1.05× stable's 400.0 ms (95% CI 1.05× to 1.05×), within the 1.20× gate",
       ],
     });
   });
@@ -163,3 +285,7 @@ describe('buildReport verdict', () => {
     assert.throws(() => report([], {}, { minSamples: -1 }), { code: EvaluationErrorCode.invalidOptions, message: /minSamples must be/ });
   });
 });
+
+function near(actual: { low: number; high: number }, expected: { low: number; high: number }): void {
+  assert.ok(Math.abs(actual.low - expected.low) < 1e-12 && Math.abs(actual.high - expected.high) < 1e-12, JSON.stringify({ actual, expected }));
+}
