@@ -73,6 +73,11 @@ export class PipelineConsumer {
     });
   }
 
+  /** Moves the group's position in a partition (after `start`). */
+  seek(topic: string, partition: number, offset: string): void {
+    this.#consumer.seek({ topic, partition, offset });
+  }
+
   close(): Promise<void> {
     // disconnect() lets the running batch finish and commits the resolved offsets.
     this.#closing ??= this.#consumer.disconnect();

@@ -4,3 +4,4 @@ export * from './report-command.js';
 export * from './demo-command.js';
 export * from './traffic.js';
 export * from './settings.js';
+export * from './window-command.js';

@@ -7,6 +7,7 @@ import { main as runReplay } from '@shadow-replay/replay';
 import { runSimCli } from '@shadow-replay/sim';
 import { runDemo } from './demo-command.js';
 import { Pipeline } from './pipeline.js';
+import { runWindow } from './window-command.js';
 import { ReportFormat, buildExperimentReport, renderReport, writeOut } from './report-command.js';
 import { addresses, allSettings, cliEnv, loadConfig } from './settings.js';
 
@@ -14,6 +15,8 @@ const USAGE = `shadow-replay — asynchronous shadow deployment of LLMs over Kaf
 
 Usage:
   shadow-replay gateway|replay|join|evaluator --config FILE   run one service
+  shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS]
+                                                              replay a historical window, then exit
   shadow-replay all --config FILE                             all four services in one process
   shadow-replay report --experiment ID [--config FILE] [--from ISO --to ISO]
                        [--format json|md] [--out FILE]        the experiment's report
@@ -30,6 +33,8 @@ const HELP: Record<string, string> = {
   service: 'Usage: shadow-replay gateway|replay|join|evaluator|all --config FILE\n\nRuns until SIGTERM/SIGINT, then drains and exits 0. Logs JSON lines (LOG_LEVEL=debug|info|warn).\n',
   report:
     'Usage: shadow-replay report --experiment ID [--config FILE] [--from ISO] [--to ISO] [--format json|md] [--out FILE]\n\nReads the evaluation records and outcome counters of one experiment and prints (or writes) its report.\n--config gives topic names and the Redis key prefix when they are not the defaults.\n',
+  replay:
+    'Usage: shadow-replay replay --config FILE                       tap live traffic until SIGTERM\n       shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS] [--experiment ID]\n\nWith --from/--to, replays the requests recorded in [from, to) to the candidates under its own experiment id\n(default <experiment>-w<from>-<to>) and consumer group, shows progress, and exits 0 with a summary.\n--speed X replays at the recorded inter-arrival times divided by X; --rate RPS at a fixed rate (overrides the arms\' rps).\nThe stable answers of the window are loaded for the join; run join and evaluator as usual, then `report`.\n',
   validate: 'Usage: shadow-replay validate --config FILE\n\nChecks a configuration; every problem is printed with its field path. Exit 0 when valid, 1 otherwise.\n',
   demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 300), waits until all are accounted for and writes DIR/report.json and .md\n(default demo-out).\n',
 };
@@ -71,10 +76,24 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function serviceCommand(command: string, argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, from: { type: 'string' }, to: { type: 'string' } } });
-  if (values.help === true) return help('service');
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      speed: { type: 'string' },
+      rate: { type: 'string' },
+      experiment: { type: 'string' },
+    },
+  });
+  if (values.help === true) return help(command === 'replay' ? 'replay' : 'service');
   if (values.config === undefined) throw new Error('--config FILE is required (see --help)');
-  if (values.from !== undefined || values.to !== undefined) throw new Error('historical windows (--from/--to) are not available yet; run replay without them to tap live traffic');
+  if (values.from !== undefined || values.to !== undefined) {
+    if (command !== 'replay') throw new Error('--from/--to belong to `shadow-replay replay`');
+    return windowCommand(values.config, values);
+  }
   const runners: Record<string, (file: string) => Promise<void>> = { gateway: runGateway, replay: runReplay, join: runJoin, evaluator: runEvaluator };
   const runner = runners[command];
   if (runner !== undefined) {
@@ -84,6 +103,37 @@ async function serviceCommand(command: string, argv: string[]): Promise<number> 
   const config = await loadConfig(values.config);
   const log = createLogger('shadow-replay', { level: cliEnv().LOG_LEVEL ?? 'info' });
   await runUntilSignal(new Pipeline(config, log), log);
+  return 0;
+}
+
+async function windowCommand(configFile: string, values: { from?: string | undefined; to?: string | undefined; speed?: string | undefined; rate?: string | undefined; experiment?: string | undefined }): Promise<number> {
+  const from = parseTime('--from', values.from);
+  const to = parseTime('--to', values.to);
+  if (from === undefined || to === undefined) throw new Error('a window needs both --from and --to (ISO times)');
+  if (values.speed !== undefined && values.rate !== undefined) throw new Error('choose one pacing: --speed X (recorded inter-arrival times ÷ X) or --rate RPS');
+  const speed = values.speed === undefined ? undefined : positiveNumber('--speed', values.speed);
+  const rate = values.rate === undefined ? undefined : positiveNumber('--rate', values.rate);
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const summary = await runWindow({
+    config: await loadConfig(configFile),
+    from,
+    to,
+    speed,
+    rate,
+    experimentId: values.experiment,
+    log: createLogger('replay-window', { level: cliEnv().LOG_LEVEL ?? 'warn' }),
+    print,
+    progress: (line, final) => {
+      if (process.stdout.isTTY) process.stdout.write(`\r${line}${final ? '\n' : ''}`);
+      else print(line);
+    },
+  });
+  print(`replayed ${summary.handled}/${summary.total} requests in ${summary.seconds.toFixed(1)} s (experiment ${summary.experimentId})`);
+  for (const [arm, counts] of Object.entries(summary.outcomes)) {
+    const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([name, n]) => `${name} ${n}`);
+    print(`  ${arm}: ${parts.join(', ')}`);
+  }
+  print(`pairs are joined and evaluated by the running join and evaluator; then: shadow-replay report --experiment ${summary.experimentId} --config ${configFile}`);
   return 0;
 }
 
@@ -155,6 +205,12 @@ async function defaultTopics() {
 function help(name: string): number {
   process.stdout.write(HELP[name] ?? USAGE);
   return 0;
+}
+
+function positiveNumber(flag: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`${flag} must be a positive number (got "${value}")`);
+  return parsed;
 }
 
 function positiveInt(flag: string, value: string | undefined): number {

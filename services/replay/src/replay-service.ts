@@ -41,6 +41,7 @@ import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './ca
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
 import { RateLimiter, sleep } from './rate-limiter.js';
+import type { WindowProgress } from './window.js';
 import { backoffMs, retryable } from './retry.js';
 
 interface Arm {
@@ -55,6 +56,8 @@ interface Arm {
 export interface ReplayOptions {
   settings: ReplaySettings;
   log: Logger;
+  /** Replay a historical window instead of tapping live traffic (`shadow-replay replay --from --to`). */
+  window?: { progress: WindowProgress; from: number; speed?: number | undefined };
 }
 
 /**
@@ -77,6 +80,8 @@ export class ReplayService implements Service {
   #pausedUntilCheck = 0;
   #paused = false;
   #stopping = false;
+  readonly #window: ReplayOptions['window'];
+  #windowStartedAt = 0;
   readonly #kafka;
   readonly #metrics;
   readonly close: () => Promise<void>;
@@ -84,6 +89,7 @@ export class ReplayService implements Service {
   constructor(options: ReplayOptions) {
     const { settings, log } = options;
     this.#settings = settings;
+    this.#window = options.window;
     this.#log = log;
     const experimentId = settings.experiment.id;
     this.#kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${settings.kafka.clientId}-replay`, log });
@@ -124,7 +130,7 @@ export class ReplayService implements Service {
       kafka: this.#kafka,
       groupId: `shadow-replay.${experimentId}`,
       topics: [settings.kafka.topics.requests],
-      fromBeginning: settings.experiment.startFrom === 'earliest',
+      fromBeginning: options.window !== undefined || settings.experiment.startFrom === 'earliest',
       concurrency: settings.replay.batchConcurrency,
       log,
       handle: (record) => this.#handle(record),
@@ -164,8 +170,16 @@ export class ReplayService implements Service {
       await ensureTopics(this.#kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], this.#settings.kafka.partitions);
     }
     await this.#producer.connect();
+    this.#windowStartedAt = Date.now();
     await this.#consumer.start();
-    this.#log.info({ experimentId: this.#settings.experiment.id, arms: this.#arms.map((arm) => arm.config.name) }, 'replay started');
+    if (this.#window !== undefined) {
+      // Records before the window are skipped by #handle anyway; the seek saves reading them.
+      for (const partition of this.#window.progress.partitions()) {
+        const offset = this.#window.progress.startOffset(partition);
+        if (offset !== undefined) this.#consumer.seek(topics.requests, partition, offset);
+      }
+    }
+    this.#log.info({ experimentId: this.#settings.experiment.id, arms: this.#arms.map((arm) => arm.config.name), window: this.#window !== undefined }, 'replay started');
   }
 
   /** Pauses or resumes the experiment for every instance, through Redis. */
@@ -207,6 +221,14 @@ export class ReplayService implements Service {
   }
 
   async #handle(record: ConsumedRecord): Promise<void> {
+    const window = this.#window;
+    // A window replay reads only [from, to): what lies outside is not part of this experiment.
+    if (window !== undefined && !window.progress.contains(record.partition, record.offset)) return;
+    await this.#handleInExperiment(record);
+    window?.progress.handled(record.partition);
+  }
+
+  async #handleInExperiment(record: ConsumedRecord): Promise<void> {
     const experimentId = this.#settings.experiment.id;
     // A paused experiment holds its place in the topic: nothing is consumed, nothing is lost.
     while (await this.#isPaused()) {
@@ -221,6 +243,12 @@ export class ReplayService implements Service {
       const id = `dlq:${record.topic}/${record.partition}/${record.offset}`;
       for (const arm of this.#arms) await this.#decide(arm, id, Outcome.deadLetter);
       return;
+    }
+    const speed = this.#window?.speed;
+    if (this.#window !== undefined && speed !== undefined) {
+      // As recorded: the request goes out when its original offset into the window, divided by the speed, has passed.
+      const due = this.#windowStartedAt + (decoded.value.occurredAt - this.#window.from) / speed;
+      if (due > Date.now()) await sleep(due - Date.now());
     }
     await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, decoded.value)));
   }
@@ -325,7 +353,7 @@ export class ReplayService implements Service {
     if (filters.routes !== undefined && !filters.routes.includes(event.route)) return Outcome.filtered;
     if (filters.models !== undefined && !filters.models.includes(event.body.model ?? '')) return Outcome.filtered;
     if (sampling.rate < 1 && hashFraction(`${id}\u0000${event.requestId}`) >= sampling.rate) return Outcome.sampledOut;
-    if (maxLagMs !== undefined && Date.now() - event.occurredAt > maxLagMs) return Outcome.shedLag;
+    if (maxLagMs !== undefined && this.#window === undefined && Date.now() - event.occurredAt > maxLagMs) return Outcome.shedLag;
     return undefined;
   }
 

@@ -1,0 +1,117 @@
+import { ResponseEventSchema, decodeEvent, type ShadowConfig } from '@shadow-replay/contracts';
+import { JoinState } from '@shadow-replay/join';
+import { OutcomeStore, createKafka, createRedis, type Logger } from '@shadow-replay/platform';
+import { ReplayService, WindowProgress, readRanges, replaySettings, windowRanges } from '@shadow-replay/replay';
+import { cliEnv } from './settings.js';
+
+export interface WindowRequest {
+  config: ShadowConfig;
+  from: number;
+  to: number;
+  speed?: number | undefined;
+  rate?: number | undefined;
+  experimentId?: string | undefined;
+  log: Logger;
+  print: (line: string) => void;
+  /** Called with progress text; a terminal redraws one line, anything else gets one line per 10%. */
+  progress?: (line: string, final: boolean) => void;
+}
+
+export interface WindowSummary {
+  experimentId: string;
+  total: number;
+  handled: number;
+  stablePreloaded: number;
+  seconds: number;
+  outcomes: Record<string, Record<string, number>>;
+}
+
+/** How long stable answers loaded for a window stay available to the join. */
+const STABLE_TTL_MS = 24 * 3600_000;
+/** Stable answers are published after the request; look this far past the window for them. */
+const STABLE_LATE_MS = 30 * 60_000;
+
+/**
+ * `shadow-replay replay --from T1 --to T2`: replays the requests recorded in [T1, T2) to the
+ * candidates under its own experiment id and consumer group, with the stable answers of the same
+ * window loaded into the join's state so the running join pairs them, then exits with a summary.
+ */
+export async function runWindow(request: WindowRequest): Promise<WindowSummary> {
+  const base = request.config.experiment;
+  if (base === undefined) throw new Error('the configuration has no experiment (experiment.id, candidates)');
+  if (!(request.from < request.to)) throw new Error('--from must be earlier than --to');
+  const experimentId = request.experimentId ?? windowExperimentId(base.id, request.from, request.to);
+  const config: ShadowConfig = {
+    ...request.config,
+    experiment: {
+      ...base,
+      id: experimentId,
+      maxLagMs: undefined,
+      candidates: base.candidates.map((candidate) => (request.rate === undefined ? candidate : { ...candidate, rate: { ...candidate.rate, rps: request.rate } })),
+    },
+  };
+  const settings = replaySettings(config, cliEnv());
+  const kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${config.kafka.clientId}-window`, log: request.log });
+  const topics = config.kafka.topics;
+  const started = Date.now();
+
+  const ranges = await windowRanges(kafka, topics.requests, request.from, request.to);
+  const progress = new WindowProgress(ranges);
+  request.print(`window ${new Date(request.from).toISOString()} → ${new Date(request.to).toISOString()}: ${progress.total} requests in ${ranges.length} partitions; experiment ${experimentId}`);
+
+  const redis = createRedis(settings.addresses.redisUrl, 'shadow-window');
+  let stablePreloaded = 0;
+  try {
+    const join = new JoinState({ redis, keyPrefix: config.redis.keyPrefix, windowMs: STABLE_TTL_MS });
+    const stableRanges = await windowRanges(kafka, topics.stableResponses, request.from - 60_000, request.to + STABLE_LATE_MS);
+    await readRanges(kafka, topics.stableResponses, stableRanges, async (record) => {
+      const decoded = decodeEvent(ResponseEventSchema, record.value);
+      if (!decoded.ok) return;
+      await join.offerStable(decoded.value.requestId, { event: record.value?.toString('utf8') ?? '', topic: topics.stableResponses, partition: record.partition, offset: record.offset });
+      stablePreloaded++;
+    });
+    request.print(`loaded ${stablePreloaded} stable answers of the window for the join`);
+
+    const service = new ReplayService({ settings, log: request.log, window: { progress, from: request.from, speed: request.speed } });
+    await service.start();
+    const report = progressReporter(progress, started, request.progress ?? ((line) => request.print(line)));
+    const timer = setInterval(report, 500);
+    try {
+      await progress.finished;
+    } finally {
+      clearInterval(timer);
+      report(true);
+      await service.close();
+    }
+    const outcomes = await new OutcomeStore({ redis, keyPrefix: config.redis.keyPrefix }).allCounts(experimentId);
+    return { experimentId, total: progress.total, handled: progress.done, stablePreloaded, seconds: (Date.now() - started) / 1000, outcomes };
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** `<experiment>-w<from>-<to>` in UTC minutes, within the 64 characters an id may have. */
+export function windowExperimentId(base: string, from: number, to: number): string {
+  const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 13);
+  const suffix = `-w${stamp(from)}-${stamp(to)}`;
+  return `${base.slice(0, 64 - suffix.length)}${suffix}`;
+}
+
+function progressReporter(progress: WindowProgress, started: number, emit: (line: string, final: boolean) => void): (final?: boolean) => void {
+  let lastTenth = -1;
+  return (final = false) => {
+    const done = progress.done;
+    const total = Math.max(1, progress.total);
+    const seconds = (Date.now() - started) / 1000;
+    const rate = done / Math.max(0.001, seconds);
+    const eta = rate > 0 ? (progress.total - done) / rate : Number.POSITIVE_INFINITY;
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${progress.total} ${((done / total) * 100).toFixed(1)}% ${rate.toFixed(1)}/s ETA ${Number.isFinite(eta) ? `${Math.ceil(eta)}s` : '–'}`;
+    const tenth = Math.floor((done / total) * 10);
+    if (final || process.stdout.isTTY || tenth > lastTenth) {
+      lastTenth = tenth;
+      emit(line, final);
+    }
+  };
+}
