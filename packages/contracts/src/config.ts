@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InputAdapterConfigSchema } from './input-config.js';
 import { DEFAULT_EVAL_QUEUE, DEFAULT_KEY_PREFIX, DEFAULT_TOPICS } from './topics.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit');
@@ -124,6 +125,8 @@ export const ExperimentConfigSchema = z
      * now on; `earliest` replays everything the topic still holds.
      */
     startFrom: z.enum(['earliest', 'latest']).default('latest'),
+    /** How replay reads the topics it taps (DESIGN §1). Default: native events on `kafka.topics.requests`. */
+    input: InputAdapterConfigSchema.prefault({ kind: 'native' }),
     /** Fraction of consumed requests replayed; the rest are `sampled_out`. */
     sampling: z.object({ rate: z.number().min(0).max(1).default(1) }).strict().prefault({}),
     filters: z.object({ routes: z.array(z.string()).optional(), models: z.array(z.string()).optional() }).strict().prefault({}),

@@ -5,4 +5,5 @@ export * from './ids.js';
 export * from './decode.js';
 export * from './dead-letter.js';
 export * from './errors.js';
+export * from './input-config.js';
 export * from './config.js';

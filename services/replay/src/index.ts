@@ -7,3 +7,4 @@ export * from './retry.js';
 export * from './window.js';
 export * from './candidate-request.js';
 export { main } from './main.js';
+export * from './adapters/index.js';

@@ -3,9 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Outcome,
   PENDING,
-  RequestEventSchema,
   contentHash,
-  decodeEvent,
   type CandidateConfig,
   type ChatRequest,
   type RequestEvent,
@@ -36,6 +34,7 @@ import {
 } from '@shadow-replay/platform';
 import type { Producer } from 'kafkajs';
 import { Agent } from 'undici';
+import { createInputAdapter, type InputAdapter } from './adapters/index.js';
 import { Budget } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
 import { CircuitBreaker } from './circuit-breaker.js';
@@ -57,7 +56,7 @@ export interface ReplayOptions {
   settings: ReplaySettings;
   log: Logger;
   /** Replay a historical window instead of tapping live traffic (`shadow-replay replay --from --to`). */
-  window?: { progress: WindowProgress; from: number; speed?: number | undefined };
+  window?: { topic: string; progress: WindowProgress; from: number; speed?: number | undefined };
 }
 
 /**
@@ -76,6 +75,8 @@ export class ReplayService implements Service {
   readonly #http: ServiceHttpServer;
   readonly #agent: Agent;
   readonly #arms: Arm[];
+  readonly #input: InputAdapter;
+  readonly #sourceTopics: string[];
   readonly #pausedKey: string;
   #pausedUntilCheck = 0;
   #paused = false;
@@ -126,10 +127,12 @@ export class ReplayService implements Service {
       circuit: gauge(registry, 'shadow_replay_circuit_open', 'Whether the arm\'s circuit is open (1) or half-open (0.5)', ['experiment', 'arm']),
       paused: gauge(registry, 'shadow_replay_paused', 'Whether the experiment is paused', ['experiment'], () => (this.#paused ? 1 : 0)),
     };
+    this.#input = createInputAdapter(settings.experiment.input, { registryUrl: settings.addresses.schemaRegistryUrl });
+    this.#sourceTopics = sourceTopics(settings);
     this.#consumer = new PipelineConsumer({
       kafka: this.#kafka,
       groupId: `shadow-replay.${experimentId}`,
-      topics: [settings.kafka.topics.requests],
+      topics: this.#sourceTopics,
       fromBeginning: options.window !== undefined || settings.experiment.startFrom === 'earliest',
       concurrency: settings.replay.batchConcurrency,
       log,
@@ -167,7 +170,9 @@ export class ReplayService implements Service {
     await this.#http.start();
     const topics = this.#settings.kafka.topics;
     if (this.#settings.kafka.createTopics) {
-      await ensureTopics(this.#kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], this.#settings.kafka.partitions);
+      // A tapped topic belongs to its producer; only our own topics are created.
+      const own = this.#settings.experiment.input.topics === undefined ? [topics.requests] : [];
+      await ensureTopics(this.#kafka, [...own, topics.stableResponses, topics.candidateResponses, topics.deadLetter], this.#settings.kafka.partitions);
     }
     await this.#producer.connect();
     this.#windowStartedAt = Date.now();
@@ -176,7 +181,7 @@ export class ReplayService implements Service {
       // Records before the window are skipped by #handle anyway; the seek saves reading them.
       for (const partition of this.#window.progress.partitions()) {
         const offset = this.#window.progress.startOffset(partition);
-        if (offset !== undefined) this.#consumer.seek(topics.requests, partition, offset);
+        if (offset !== undefined) this.#consumer.seek(this.#window.topic, partition, offset);
       }
     }
     this.#log.info({ experimentId: this.#settings.experiment.id, arms: this.#arms.map((arm) => arm.config.name), window: this.#window !== undefined }, 'replay started');
@@ -236,21 +241,28 @@ export class ReplayService implements Service {
       if (this.#stopping) throw new Error('replay is stopping while the experiment is paused');
       await sleep(250);
     }
+    // Rejects only when the schema registry is unreachable: the batch is redone, nothing is dead-lettered.
+    const decoded = await this.#input.adapt(record);
     this.#metrics.consumed.inc({ experiment: experimentId });
-    const decoded = decodeEvent(RequestEventSchema, record.value);
     if (!decoded.ok) {
       await this.#deadLetters.publish(record, decoded.reason, experimentId);
       const id = `dlq:${record.topic}/${record.partition}/${record.offset}`;
       for (const arm of this.#arms) await this.#decide(arm, id, Outcome.deadLetter);
       return;
     }
+    const { request, stable } = decoded.value;
+    if (stable !== undefined) {
+      // A combined record carries the live answer too; the join stores it with SET, so a
+      // redelivery or a second experiment tapping the same topic is harmless.
+      await this.#producer.send({ topic: this.#settings.kafka.topics.stableResponses, acks: -1, messages: [{ key: request.requestId, value: JSON.stringify(stable) }] });
+    }
     const speed = this.#window?.speed;
     if (this.#window !== undefined && speed !== undefined) {
       // As recorded: the request goes out when its original offset into the window, divided by the speed, has passed.
-      const due = this.#windowStartedAt + (decoded.value.occurredAt - this.#window.from) / speed;
+      const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
       if (due > Date.now()) await sleep(due - Date.now());
     }
-    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, decoded.value)));
+    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request)));
   }
 
   async #replayTo(arm: Arm, event: RequestEvent): Promise<void> {
@@ -361,6 +373,11 @@ export class ReplayService implements Service {
     const previous = await this.#outcomes.consume(this.#settings.experiment.id, arm.config.name, requestId, outcome);
     if (previous === '') this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
   }
+}
+
+/** The topics replay reads: the tapped ones, or our request topic. */
+export function sourceTopics(settings: ReplaySettings): string[] {
+  return settings.experiment.input.topics ?? [settings.kafka.topics.requests];
 }
 
 function cost(arm: Arm, promptTokens: number, completionTokens: number): number {
