@@ -1,7 +1,7 @@
 import { ResponseEventSchema, decodeEvent, type ShadowConfig } from '@shadow-replay/contracts';
 import { JoinState } from '@shadow-replay/join';
 import { OutcomeStore, createKafka, createRedis, type Logger } from '@shadow-replay/platform';
-import { ReplayService, WindowProgress, readRanges, replaySettings, windowRanges } from '@shadow-replay/replay';
+import { ReplayService, WindowProgress, readRanges, replaySettings, sourceTopics, windowRanges } from '@shadow-replay/replay';
 import { cliEnv } from './settings.js';
 
 export interface WindowRequest {
@@ -55,7 +55,9 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
   const topics = config.kafka.topics;
   const started = Date.now();
 
-  const ranges = await windowRanges(kafka, topics.requests, request.from, request.to);
+  const [sourceTopic, ...others] = sourceTopics(settings);
+  if (sourceTopic === undefined || others.length > 0) throw new Error('a window replay reads one topic; experiment.input.topics names several');
+  const ranges = await windowRanges(kafka, sourceTopic, request.from, request.to);
   const progress = new WindowProgress(ranges);
   request.print(`window ${new Date(request.from).toISOString()} → ${new Date(request.to).toISOString()}: ${progress.total} requests in ${ranges.length} partitions; experiment ${experimentId}`);
 
@@ -72,7 +74,7 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
     });
     request.print(`loaded ${stablePreloaded} stable answers of the window for the join`);
 
-    const service = new ReplayService({ settings, log: request.log, window: { progress, from: request.from, speed: request.speed } });
+    const service = new ReplayService({ settings, log: request.log, window: { topic: sourceTopic, progress, from: request.from, speed: request.speed } });
     await service.start();
     const report = progressReporter(progress, started, request.progress ?? ((line) => request.print(line)));
     const timer = setInterval(report, 500);
