@@ -152,6 +152,23 @@ export const ExperimentConfigSchema = z
     maxLagMs: z.number().int().positive().optional(),
     join: z.object({ windowMs: z.number().int().positive().default(15 * 60_000) }).strict().prefault({}),
     verdict: z.object({ minSamples: z.number().int().min(1).default(30) }).strict().prefault({}),
+    /** LLM-as-judge, pairwise and position-swapped (DESIGN §4). Absent: no judge calls. */
+    judge: z
+      .object({
+        baseUrl: url,
+        model: z.string().min(1),
+        apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as JUDGE_API_KEY').optional(),
+        /** Instructions to the judge; absent = the built-in rubric (correctness, helpfulness, clarity). */
+        rubric: z.string().min(1).optional(),
+        /** Fraction of pairs judged (decided by request id, so a re-evaluation judges the same pairs). */
+        sampleRate: z.number().min(0).max(1).default(1),
+        timeouts: z.object({ totalMs: z.number().int().positive().default(60_000) }).strict().prefault({}),
+        /** Judge calls across all evaluator instances. */
+        rate: z.object({ rps: z.number().positive().optional(), concurrency: z.number().int().min(1).default(4) }).strict().prefault({}),
+        prices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;

@@ -15,3 +15,4 @@ export * from './verdict.js';
 export * from './report-schema.js';
 export * from './report.js';
 export * from './render-markdown.js';
+export * from './judge.js';

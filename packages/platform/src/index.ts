@@ -13,3 +13,4 @@ export * from './chat-client.js';
 export * from './config-file.js';
 export * from './addresses.js';
 export * from './read-topic.js';
+export * from './rate-limiter.js';

@@ -1,5 +1,5 @@
 import { ShadowConfigSchema, type Addresses, type ExperimentConfig, type ShadowConfig } from '@shadow-replay/contracts';
-import { addressesFromEnv, loadYamlConfig } from '@shadow-replay/platform';
+import { PlatformError, PlatformErrorCode, addressesFromEnv, loadYamlConfig } from '@shadow-replay/platform';
 
 export interface EvaluatorSettings {
   evaluator: ShadowConfig['evaluator'];
@@ -8,6 +8,8 @@ export interface EvaluatorSettings {
   /** The experiment of this file, for its prices; other experiments are evaluated without. */
   experiment: ExperimentConfig | undefined;
   addresses: Addresses;
+  /** The judge's API key, read from the variable `experiment.judge.apiKeyEnv` names. */
+  judgeApiKey: string | undefined;
   logLevel: string;
 }
 
@@ -17,7 +19,12 @@ export async function loadEvaluatorSettings(file: string, env: Record<string, st
 }
 
 export function evaluatorSettings(config: ShadowConfig, env: Record<string, string | undefined>): EvaluatorSettings {
+  const keyEnv = config.experiment?.judge?.apiKeyEnv;
+  if (keyEnv !== undefined && env[keyEnv] === undefined) {
+    throw new PlatformError(PlatformErrorCode.configInvalid, `config: experiment.judge.apiKeyEnv names ${keyEnv}, which is not set in the environment`);
+  }
   return {
+    judgeApiKey: keyEnv === undefined ? undefined : env[keyEnv],
     evaluator: config.evaluator,
     kafka: config.kafka,
     redis: config.redis,

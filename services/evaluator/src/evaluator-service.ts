@@ -16,6 +16,7 @@ import {
 } from '@shadow-replay/platform';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { EvaluatorSettings } from './config.js';
+import { JudgeClient } from './judge-client.js';
 
 export const EVALUATOR_VERSION = '0.1.0';
 
@@ -39,6 +40,7 @@ export class EvaluatorService implements Service {
   readonly #http: ServiceHttpServer;
   readonly #metrics;
   #worker: Worker | undefined;
+  readonly #judge: JudgeClient | undefined;
   #running = false;
   readonly close: () => Promise<void>;
 
@@ -52,6 +54,11 @@ export class EvaluatorService implements Service {
     // A BullMQ worker blocks its connection while waiting for jobs, so it gets its own.
     this.#workerRedis = createRedis(settings.addresses.redisUrl, 'shadow-evaluator-worker');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
+    const judge = settings.experiment?.judge;
+    this.#judge =
+      judge === undefined || settings.experiment === undefined
+        ? undefined
+        : new JudgeClient({ config: judge, apiKey: settings.judgeApiKey, redis: this.#redis, keyPrefix: settings.redis.keyPrefix, experimentId: settings.experiment.id });
     const registry = createRegistry('evaluator');
     this.#metrics = {
       evaluated: counter(registry, 'shadow_evaluator_evaluated_total', 'Pairs evaluated and published', ['experiment', 'arm']),
@@ -65,6 +72,7 @@ export class EvaluatorService implements Service {
         ['http', () => this.#http.close()],
         ['redis', () => this.#redis.quit()],
         ['worker-redis', () => this.#workerRedis.quit()],
+        ['judge', () => this.#judge?.close()],
       ]),
     );
   }
@@ -101,6 +109,12 @@ export class EvaluatorService implements Service {
     if (!parsed.success) throw new UnrecoverableError(`schema_invalid: ${describeIssues(parsed.error.issues)}`);
     const pair = parsed.data;
     const record = this.#evaluate(pair);
+    if (this.#judge !== undefined && pair.experimentId === this.#settings.experiment?.id && pair.stable.outcome === 'ok' && pair.candidate.outcome === 'ok') {
+      // A judge still unreachable on the last attempt gives verdict `error`; the pair's other figures are kept.
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      record.judge = { ...(await this.#judge.judge(pair, lastAttempt)) };
+      record.provenance.judgePromptHash = this.#judge.promptHash;
+    }
     await this.#producer.send({
       topic: this.#settings.kafka.topics.evaluations,
       acks: -1,

@@ -1,6 +1,6 @@
 export * from './config.js';
 export * from './replay-service.js';
-export * from './rate-limiter.js';
+export { RateLimiter, sleep, type ArmLimits, type RateLimiterOptions } from '@shadow-replay/platform';
 export * from './budget.js';
 export * from './circuit-breaker.js';
 export * from './retry.js';

@@ -39,7 +39,7 @@ import { Budget } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
-import { RateLimiter, sleep } from './rate-limiter.js';
+import { RateLimiter, sleep } from '@shadow-replay/platform';
 import type { WindowProgress } from './window.js';
 import { backoffMs, retryable } from './retry.js';
 
