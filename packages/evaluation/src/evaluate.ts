@@ -1,4 +1,5 @@
 import type { EvaluationRecord, ResponseEvent, SourceOffset } from '@shadow-replay/contracts';
+import { answerExcerpts } from './answer-excerpts.js';
 import { compareResponses } from './compare.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { sideFigures, type Prices } from './figures.js';
@@ -25,7 +26,9 @@ export interface EvaluatePairInput {
 /**
  * Builds the EvaluationRecord of one pair: figures of both sides, paired deltas
  * (candidate − stable; the TTFT delta is null when either side has no TTFT), the comparison
- * metrics and provenance. The judge verdict is null until the judge exists.
+ * metrics and provenance. The judge verdict is null until the judge exists. `comparison.excerpts`
+ * carries the beginning of both answers for the report's worst pairs and the pairs export (see
+ * {@link answerExcerpts}).
  *
  * Records are produced for every pair, errors included; the report decides which pairs enter
  * which statistic.
@@ -54,7 +57,7 @@ export function evaluatePair(input: EvaluatePairInput): EvaluationRecord {
           ? null
           : candidateFigures.ttftMs - stableFigures.ttftMs,
     },
-    comparison: compareResponses(stable, candidate),
+    comparison: { ...compareResponses(stable, candidate), excerpts: answerExcerpts(stable, candidate) },
     judge: null,
     provenance: {
       sources: input.sources,

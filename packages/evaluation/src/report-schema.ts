@@ -158,6 +158,47 @@ export const VerdictSchema = z.object({
 });
 export type Verdict = z.infer<typeof VerdictSchema>;
 
+/** Values of one series behind a plot: sorted ascending, at most `maxValues` of them (see `MAX_SAMPLE_VALUES`). */
+export const SampleSchema = z.object({
+  /** Values in the series before thinning. */
+  n: count,
+  values: z.array(z.number()),
+});
+export type Sample = z.infer<typeof SampleSchema>;
+
+/**
+ * Per-request values over the pairs where both sides answered ok, for the HTML report's CDFs
+ * and histograms (ms, rounded to 0.01). Above `maxValues` a series keeps the order statistics
+ * at evenly spaced ranks, so its shape survives the thinning.
+ */
+export const SamplesSchema = z.object({
+  maxValues: count,
+  e2eMs: z.object({ stable: SampleSchema, candidate: SampleSchema }),
+  ttftMs: z.object({ stable: SampleSchema, candidate: SampleSchema }),
+  /** candidate − stable per request. */
+  deltaE2eMs: SampleSchema,
+  /** candidate − stable per request, pairs where both sides streamed. */
+  deltaTtftMs: SampleSchema,
+});
+export type Samples = z.infer<typeof SamplesSchema>;
+
+/** Why a pair is among an arm's worst pairs. */
+export const WorstPairReason = { leastSimilar: 'least_similar', slowest: 'slowest' } as const;
+export type WorstPairReason = (typeof WorstPairReason)[keyof typeof WorstPairReason];
+
+/** A pair for a reviewer to read, with the beginning of both answers when the record carries them. */
+export const WorstPairSchema = z.object({
+  requestId: z.string().min(1),
+  reason: z.enum(WorstPairReason),
+  editSimilarity: fraction.nullable(),
+  deltaE2eMs: z.number(),
+  deltaTtftMs: z.number().nullable(),
+  /** Answer excerpts (`comparison.excerpts`, at most 2,000 code points); null when the record has none. */
+  stableText: z.string().nullable(),
+  candidateText: z.string().nullable(),
+});
+export type WorstPair = z.infer<typeof WorstPairSchema>;
+
 export const ArmReportSchema = z.object({
   arm: z.string().min(1),
   counts: ArmCountsSchema,
@@ -171,6 +212,10 @@ export const ArmReportSchema = z.object({
   /** Noise-floor comparison against a control arm; null until a control arm exists. */
   noise: z.record(z.string(), z.unknown()).nullable(),
   verdict: VerdictSchema,
+  /** The values behind the HTML report's plots; absent from reports built before it existed. */
+  samples: SamplesSchema.optional(),
+  /** Up to ten pairs to read first (least similar, largest slowdown); absent from older reports. */
+  worstPairs: z.array(WorstPairSchema).optional(),
 });
 export type ArmReport = z.infer<typeof ArmReportSchema>;
 

@@ -14,6 +14,7 @@ import { computeConservation, type OutcomeCounters } from './conservation.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { Z_95, newcombeDiffInterval, wilsonInterval } from './intervals.js';
 import { deriveSeed } from './random.js';
+import { latencySamples, worstPairs } from './report-samples.js';
 import type { ArmConservation, ArmCounts, Estimate, Proportion, Report, Statistics } from './report-schema.js';
 import { mean, percentile, summarize } from './stats.js';
 import { compileVerdictOptions, decideVerdict, type ArmFigures, type CompiledVerdictOptions, type VerdictOptions } from './verdict.js';
@@ -72,6 +73,10 @@ const CONFIDENCE = 0.95;
  * resampling unit) for latency deltas, p99 ratios and mean similarities; `report.statistics`
  * records the methods and the seed. Records are put in request-id order first, so the report is
  * a pure function of the set of records, the counters and the options.
+ *
+ * Each arm also carries, for the HTML report, the per-request values behind its plots
+ * (`samples`, thinned to `MAX_SAMPLE_VALUES` per series) and its `worstPairs`, with answer
+ * excerpts when the records carry them (see `report-samples.ts`).
  *
  * Cost: each bootstrap is O(iterations · n) for n pairs (six per arm), about a second for
  * 2,000 resamples of 10⁵ pairs.
@@ -188,6 +193,8 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
     quality: quality(paired, bootstrap),
     judge: { n: 0, wins: 0, ties: 0, losses: 0, inconsistent: 0, winRate: null, ci95: null },
     noise: null,
+    samples: latencySamples(paired),
+    worstPairs: worstPairs(paired),
   };
 }
 

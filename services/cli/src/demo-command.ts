@@ -89,6 +89,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     await writeOut(joinPath(options.out, 'report.json'), renderReport(report, 'json'));
     await writeOut(joinPath(options.out, 'report.md'), renderReport(report, 'md'));
+    await writeOut(joinPath(options.out, 'report.html'), renderReport(report, 'html'));
     printSummary(report, options);
     return report.conservation.balanced ? 0 : 1;
   } finally {
@@ -108,7 +109,7 @@ function printSummary(report: Awaited<ReturnType<typeof buildExperimentReport>>,
     options.print(`arm ${arm.arm}: verdict ${arm.verdict.status.toUpperCase()}; E2E p50 stable ${fmt(e2e.stable.p50)} ms vs candidate ${fmt(e2e.candidate.p50)} ms; p99 ${fmt(e2e.stable.p99)} vs ${fmt(e2e.candidate.p99)} ms; exact match ${pct(arm.quality.exactMatchRate)}`);
     for (const reason of arm.verdict.reasons) options.print(`  - ${reason}`);
   }
-  options.print(`report: ${joinPath(options.out, 'report.json')} and ${joinPath(options.out, 'report.md')}`);
+  options.print(`report: ${joinPath(options.out, 'report.json')}, ${joinPath(options.out, 'report.md')} and ${joinPath(options.out, 'report.html')}`);
 }
 
 function progressPrinter(total: number, verb: string, print: (line: string) => void): (done: number) => void {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { renderPairsJsonl } from '@shadow-replay/evaluation';
 import { main as runEvaluator } from '@shadow-replay/evaluator';
 import { main as runGateway } from '@shadow-replay/gateway';
 import { main as runJoin } from '@shadow-replay/join';
@@ -8,7 +9,7 @@ import { runSimCli } from '@shadow-replay/sim';
 import { runDemo } from './demo-command.js';
 import { Pipeline } from './pipeline.js';
 import { runWindow } from './window-command.js';
-import { ReportFormat, buildExperimentReport, renderReport, writeOut } from './report-command.js';
+import { ReportFormat, loadExperimentReport, renderReport, writeOut } from './report-command.js';
 import { addresses, allSettings, cliEnv, loadConfig } from './settings.js';
 
 const USAGE = `shadow-replay — asynchronous shadow deployment of LLMs over Kafka
@@ -19,7 +20,8 @@ Usage:
                                                               replay a historical window, then exit
   shadow-replay all --config FILE                             all four services in one process
   shadow-replay report --experiment ID [--config FILE] [--from ISO --to ISO]
-                       [--format json|md] [--out FILE]        the experiment's report
+                       [--format json|md|html] [--out FILE]
+                       [--pairs FILE]                         the experiment's report
   shadow-replay validate --config FILE                        check a configuration
   shadow-replay sim [--port N] [--profile NAME]               simulated OpenAI-compatible model
   shadow-replay demo [--requests N] [--out DIR]               the whole pipeline with simulated models
@@ -32,11 +34,19 @@ Run \`shadow-replay COMMAND --help\` for a command's options.
 const HELP: Record<string, string> = {
   service: 'Usage: shadow-replay gateway|replay|join|evaluator|all --config FILE\n\nRuns until SIGTERM/SIGINT, then drains and exits 0. Logs JSON lines (LOG_LEVEL=debug|info|warn).\n',
   report:
-    'Usage: shadow-replay report --experiment ID [--config FILE] [--from ISO] [--to ISO] [--format json|md] [--out FILE]\n\nReads the evaluation records and outcome counters of one experiment and prints (or writes) its report.\n--config gives topic names and the Redis key prefix when they are not the defaults.\n',
+    'Usage: shadow-replay report --experiment ID [--config FILE] [--from ISO] [--to ISO] [--format json|md|html] [--out FILE] [--pairs FILE]\n\n' +
+    'Reads the evaluation records and outcome counters of one experiment and prints (or writes) its report.\n' +
+    '  --format json|md|html  json: the report of DESIGN §5; md: Markdown; html: one self-contained page with\n' +
+    '                         plots (no script, nothing fetched; open it offline). Default md.\n' +
+    '  --out FILE             write the report to FILE instead of standard output.\n' +
+    '  --pairs FILE           also write every evaluated pair as JSON Lines for human review: one object per\n' +
+    '                         line with requestId, arm, both sides\' figures, deltas, comparison metrics and\n' +
+    '                         the first 2,000 characters of both answers (excerpts).\n' +
+    '  --config FILE          topic names and the Redis key prefix when they are not the defaults.\n',
   replay:
     'Usage: shadow-replay replay --config FILE                       tap live traffic until SIGTERM\n       shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS] [--experiment ID]\n\nWith --from/--to, replays the requests recorded in [from, to) to the candidates under its own experiment id\n(default <experiment>-w<from>-<to>) and consumer group, shows progress, and exits 0 with a summary.\n--speed X replays at the recorded inter-arrival times divided by X; --rate RPS at a fixed rate (overrides the arms\' rps).\nThe stable answers of the window are loaded for the join; run join and evaluator as usual, then `report`.\n',
   validate: 'Usage: shadow-replay validate --config FILE\n\nChecks a configuration; every problem is printed with its field path. Exit 0 when valid, 1 otherwise.\n',
-  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 300), waits until all are accounted for and writes DIR/report.json and .md\n(default demo-out).\n',
+  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 300), waits until all are accounted for and writes DIR/report.json, .md and\n.html (default demo-out).\n',
 };
 
 /** Runs the `shadow-replay` command; returns the exit code. */
@@ -147,15 +157,16 @@ async function reportCommand(argv: string[], print: (line: string) => void): Pro
       to: { type: 'string' },
       format: { type: 'string', default: 'md' },
       out: { type: 'string', short: 'o' },
+      pairs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) return help('report');
   if (values.experiment === undefined) throw new Error('--experiment ID is required (see --help)');
   const format = values.format ?? 'md';
-  if (!Object.values(ReportFormat).includes(format as ReportFormat)) throw new Error(`--format must be json or md (got "${format}")`);
+  if (!Object.values(ReportFormat).includes(format as ReportFormat)) throw new Error(`--format must be json, md or html (got "${format}")`);
   const config = values.config === undefined ? undefined : await loadConfig(values.config);
-  const report = await buildExperimentReport({
+  const { report, records } = await loadExperimentReport({
     experimentId: values.experiment,
     from: parseTime('--from', values.from),
     to: parseTime('--to', values.to),
@@ -170,6 +181,13 @@ async function reportCommand(argv: string[], print: (line: string) => void): Pro
   else {
     await writeOut(values.out, text);
     print(`report written to ${values.out} (conservation ${report.conservation.balanced ? 'balanced' : 'NOT balanced'})`);
+  }
+  if (values.pairs !== undefined) {
+    await writeOut(values.pairs, renderPairsJsonl(records));
+    // With the report on standard output, the note goes to standard error so the output stays one document.
+    const note = `pairs written to ${values.pairs} (${records.length} line(s))`;
+    if (values.out === undefined) process.stderr.write(`${note}\n`);
+    else print(note);
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EvaluationRecordSchema, decodeEvent, evaluationKey, type EvaluationRecord, type TopicsConfig } from '@shadow-replay/contracts';
-import { buildReport, renderMarkdown, type Report } from '@shadow-replay/evaluation';
+import { buildReport, renderHtml, renderMarkdown, type Report } from '@shadow-replay/evaluation';
 import { OutcomeStore, createKafka, createRedis, readTopicToEnd, type Logger } from '@shadow-replay/platform';
 import type { Addresses } from '@shadow-replay/contracts';
 
@@ -16,11 +16,22 @@ export interface ReportRequest {
   log: Logger;
 }
 
+/** A report and the evaluation records it was built from (each key once). */
+export interface ExperimentReport {
+  report: Report;
+  records: EvaluationRecord[];
+}
+
 /**
  * Reads the experiment's evaluation records (each key once, the latest evaluation wins) and
  * its outcome counters, and builds the report of DESIGN §5.
  */
 export async function buildExperimentReport(request: ReportRequest): Promise<Report> {
+  return (await loadExperimentReport(request)).report;
+}
+
+/** As {@link buildExperimentReport}, keeping the records for the pairs export (`--pairs`). */
+export async function loadExperimentReport(request: ReportRequest): Promise<ExperimentReport> {
   const kafka = createKafka({ brokers: request.addresses.kafkaBrokers, clientId: 'shadow-replay-report', log: request.log });
   const latest = new Map<string, EvaluationRecord>();
   let undecodable = 0;
@@ -44,7 +55,7 @@ export async function buildExperimentReport(request: ReportRequest): Promise<Rep
     const outcomes = await new OutcomeStore({ redis, keyPrefix: request.keyPrefix }).allCounts(request.experimentId);
     const records = [...latest.values()];
     const times = records.map((record) => record.evaluatedAt);
-    return buildReport(
+    const report = buildReport(
       {
         experimentId: request.experimentId,
         window: { from: request.from ?? (times.length > 0 ? Math.min(...times) : Date.now()), to: request.to ?? (times.length > 0 ? Math.max(...times) : Date.now()) },
@@ -54,6 +65,7 @@ export async function buildExperimentReport(request: ReportRequest): Promise<Rep
       },
       request.minSamples === undefined ? {} : { minSamples: request.minSamples },
     );
+    return { report, records };
   } finally {
     await redis.quit();
   }
@@ -65,7 +77,7 @@ export type ReportFormat = (typeof ReportFormat)[keyof typeof ReportFormat];
 export function renderReport(report: Report, format: ReportFormat): string {
   if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
   if (format === 'md') return renderMarkdown(report);
-  throw new Error('report: --format html is not available yet; use json or md');
+  return renderHtml(report);
 }
 
 export async function writeOut(file: string, text: string): Promise<void> {
