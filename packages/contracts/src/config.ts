@@ -151,7 +151,19 @@ export const ExperimentConfigSchema = z
     /** Live mode: requests older than this when read are shed as `shed_lag`, keeping shadowing near real time. */
     maxLagMs: z.number().int().positive().optional(),
     join: z.object({ windowMs: z.number().int().positive().default(15 * 60_000) }).strict().prefault({}),
-    verdict: z.object({ minSamples: z.number().int().min(1).default(30) }).strict().prefault({}),
+    /** Gates of the per-arm verdict (DESIGN §4). */
+    verdict: z
+      .object({
+        minSamples: z.number().int().min(1).default(30),
+        /** Candidate p99 E2E ÷ stable p99 E2E, at most. */
+        maxP99E2eRatio: z.number().positive().default(1.2),
+        /** Increase of the error rate over stable's, at most, as a fraction (0.005 = 0.5 points). */
+        maxErrorRateIncrease: z.number().min(0).max(1).default(0.005),
+        /** Judge win rate of the candidate (ties count half), at least; checked when the judge ran. */
+        minJudgeWinRate: z.number().min(0).max(1).default(0.45),
+      })
+      .strict()
+      .prefault({}),
     /** LLM-as-judge, pairwise and position-swapped (DESIGN §4). Absent: no judge calls. */
     judge: z
       .object({

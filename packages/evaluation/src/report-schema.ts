@@ -150,6 +150,15 @@ export const JudgeSummarySchema = z.object({
   inconsistent: count,
   winRate: fraction.nullable(),
   ci95: IntervalSchema.nullable(),
+  /** Pairs the judge was asked about but whose verdict could not be read (raw text kept in the record). */
+  parseErrors: count.optional(),
+  /** Pairs whose judge stayed unreachable. */
+  errors: count.optional(),
+  /** Pairs outside the judge's sample. */
+  notSampled: count.optional(),
+  /** Judge tokens and cost over the experiment. */
+  tokens: count.optional(),
+  costUsd: z.number().nonnegative().nullable().optional(),
 });
 
 export const VerdictSchema = z.object({

@@ -191,7 +191,7 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
       candidate: cost(records.map((record) => record.candidate)),
     },
     quality: quality(paired, bootstrap),
-    judge: { n: 0, wins: 0, ties: 0, losses: 0, inconsistent: 0, winRate: null, ci95: null },
+    judge: judgeSummary(records),
     noise: null,
     samples: latencySamples(paired),
     worstPairs: worstPairs(paired),
@@ -368,4 +368,42 @@ function toIso(value: TimeInput, field: string): string {
     throw new EvaluationError(EvaluationErrorCode.invalidInput, `report: ${field} must be ms since the epoch, an ISO-8601 string or a Date (got ${String(value)})`);
   }
   return date.toISOString();
+}
+
+/**
+ * The judge's verdicts over the arm (DESIGN §4): win rate = (wins + ties / 2) / n with a Wilson
+ * interval, where identical answers count as ties and inconsistent verdicts (the two orders
+ * disagreed) as ties too, reported apart so position bias stays visible.
+ */
+function judgeSummary(records: readonly EvaluationRecord[]): Report['arms'][number]['judge'] {
+  const tally: Record<string, number> = {};
+  let tokens = 0;
+  let costUsd: number | null = null;
+  for (const record of records) {
+    const judge = record.judge as { verdict?: unknown; tokens?: unknown; costUsd?: unknown } | null;
+    if (judge === null || typeof judge.verdict !== 'string') continue;
+    tally[judge.verdict] = (tally[judge.verdict] ?? 0) + 1;
+    if (typeof judge.tokens === 'number') tokens += judge.tokens;
+    if (typeof judge.costUsd === 'number') costUsd = (costUsd ?? 0) + judge.costUsd;
+  }
+  const wins = tally.win ?? 0;
+  const losses = tally.loss ?? 0;
+  const ties = (tally.tie ?? 0) + (tally.auto_tie ?? 0);
+  const inconsistent = tally.inconsistent ?? 0;
+  const n = wins + losses + ties + inconsistent;
+  const score = wins + (ties + inconsistent) / 2;
+  return {
+    n,
+    wins,
+    ties,
+    losses,
+    inconsistent,
+    winRate: n === 0 ? null : score / n,
+    ci95: n === 0 ? null : wilsonInterval(score, n),
+    parseErrors: tally.parse_error ?? 0,
+    errors: tally.error ?? 0,
+    notSampled: tally.not_sampled ?? 0,
+    tokens,
+    costUsd,
+  };
 }

@@ -18,6 +18,12 @@ export interface VerdictOptions {
    * @defaultValue 1.2
    */
   maxP99E2eRatio?: number;
+  /**
+   * Smallest tolerated judge win rate of the candidate (ties count half). Checked only when the
+   * judge ran: passes when the 95% interval's lower end reaches it, fails when its upper end is
+   * below it, is inconclusive in between. @defaultValue 0.45
+   */
+  minJudgeWinRate?: number;
 }
 
 export type CompiledVerdictOptions = Readonly<Required<VerdictOptions>>;
@@ -26,6 +32,7 @@ export const DEFAULT_VERDICT_OPTIONS: CompiledVerdictOptions = Object.freeze({
   minSamples: 30,
   maxErrorRateIncrease: 0.005,
   maxP99E2eRatio: 1.2,
+  minJudgeWinRate: 0.45,
 });
 
 /** What the verdict looks at: an arm's report without its verdict. */
@@ -49,6 +56,9 @@ export function compileVerdictOptions(options: VerdictOptions = {}): CompiledVer
   }
   if (!Number.isFinite(compiled.maxP99E2eRatio) || compiled.maxP99E2eRatio <= 0) {
     throw invalidOption('maxP99E2eRatio', 'a number > 0', compiled.maxP99E2eRatio);
+  }
+  if (!(compiled.minJudgeWinRate >= 0 && compiled.minJudgeWinRate <= 1)) {
+    throw invalidOption('minJudgeWinRate', 'a number from 0 to 1', compiled.minJudgeWinRate);
   }
   return Object.freeze(compiled);
 }
@@ -79,7 +89,7 @@ export function decideVerdict(figures: ArmFigures, balanced: boolean, options: C
   }
   if (preconditions.length > 0) return { status: VerdictStatus.inconclusive, reasons: preconditions };
 
-  const gates = [errorRateGate(figures, options), p99E2eGate(figures, options)];
+  const gates = [errorRateGate(figures, options), p99E2eGate(figures, options), ...(figures.judge.n > 0 ? [judgeGate(figures, options)] : [])];
   const reasons = (outcome: GateOutcome) => gates.filter((gate) => gate.outcome === outcome).map((gate) => gate.reason);
   const failed = reasons('fail');
   const open = reasons('open');
@@ -95,6 +105,16 @@ type GateOutcome = 'pass' | 'fail' | 'open';
 interface Gate {
   outcome: GateOutcome;
   reason: string;
+}
+
+function judgeGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate {
+  const { winRate, ci95, n, inconsistent } = figures.judge;
+  if (winRate === null || ci95 === null) return { outcome: 'open', reason: 'the judge gave no usable verdict' };
+  const text = `judge win rate ${formatPercent(winRate)} over ${n} pairs (95% CI ${formatPercent(ci95.low)} to ${formatPercent(ci95.high)}; ${inconsistent} inconsistent)`;
+  const gate = formatPercent(options.minJudgeWinRate);
+  if (ci95.low + EPSILON >= options.minJudgeWinRate) return { outcome: 'pass', reason: `${text}; the lower end reaches the ${gate} gate` };
+  if (ci95.high + EPSILON < options.minJudgeWinRate) return { outcome: 'fail', reason: `${text}; even the upper end is below the ${gate} gate` };
+  return { outcome: 'open', reason: `${text} straddles the ${gate} gate` };
 }
 
 function errorRateGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate {

@@ -31,3 +31,42 @@ describe('LLM-as-judge verdicts', () => {
     assert.equal(lastUserTurn([{ role: 'user', content: 'first' }, { role: 'assistant', content: 'x' }, { role: 'user', content: [{ type: 'text', text: 'second' }] }]), 'second');
   });
 });
+
+describe('the judge in the report', () => {
+  it('counts ties and inconsistent verdicts as half a win, with a Wilson interval', async () => {
+    const { buildReport } = await import('../src/report.js');
+    const { evaluationRecord } = await import('./fixtures.js');
+    const verdicts = ['win', 'win', 'win', 'loss', 'tie', 'auto_tie', 'inconsistent', 'parse_error', 'not_sampled'];
+    const records = verdicts.map((verdict, i) => ({ ...evaluationRecord(i), judge: { verdict, tokens: 10, costUsd: 0.001 } }));
+    const experimentId = records[0]?.experimentId ?? '';
+    const report = buildReport({ experimentId, window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: 9, evaluated: 9 } } });
+    const judge = report.arms[0]?.judge;
+    assert.equal(judge?.n, 7);
+    assert.equal(judge?.wins, 3);
+    assert.equal(judge?.losses, 1);
+    assert.equal(judge?.ties, 2);
+    assert.equal(judge?.inconsistent, 1);
+    assert.equal(judge?.parseErrors, 1);
+    assert.equal(judge?.notSampled, 1);
+    assert.equal(judge?.winRate, (3 + 3 / 2) / 7);
+    assert.ok((judge?.ci95?.low ?? 1) < (judge?.winRate ?? 0) && (judge?.winRate ?? 1) < (judge?.ci95?.high ?? 0));
+    assert.equal(judge?.tokens, 90);
+  });
+});
+
+describe('the judge gate of the verdict', () => {
+  it('fails an arm the judge clearly prefers less, passes one it clearly prefers, and is inconclusive in between', async () => {
+    const { buildReport } = await import('../src/report.js');
+    const { evaluationRecord } = await import('./fixtures.js');
+    const verdictFor = (verdicts: string[]) => {
+      const records = verdicts.map((verdict, i) => ({ ...evaluationRecord(i), judge: { verdict } }));
+      const report = buildReport({ experimentId: records[0]?.experimentId ?? '', window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: records.length, evaluated: records.length } } });
+      return report.arms[0]?.verdict;
+    };
+    const losing = verdictFor(Array.from({ length: 60 }, (_, i) => (i < 10 ? 'win' : 'loss')));
+    assert.equal(losing?.status, 'fail');
+    assert.ok(losing?.reasons.some((reason) => reason.startsWith('judge win rate') && reason.includes('upper end is below')), losing?.reasons.join(' | '));
+    assert.equal(verdictFor(Array.from({ length: 60 }, (_, i) => (i < 50 ? 'win' : 'tie')))?.status, 'pass');
+    assert.equal(verdictFor(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 'win' : 'loss')))?.status, 'inconclusive');
+  });
+});

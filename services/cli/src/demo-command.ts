@@ -83,7 +83,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       experimentId: runId,
       topics: config.kafka.topics,
       keyPrefix: config.redis.keyPrefix,
-      minSamples: config.experiment?.verdict.minSamples,
+      gates: config.experiment?.verdict,
       addresses: addresses(),
       log,
     });

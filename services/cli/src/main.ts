@@ -172,7 +172,7 @@ async function reportCommand(argv: string[], print: (line: string) => void): Pro
     to: parseTime('--to', values.to),
     topics: config?.kafka.topics ?? (await defaultTopics()),
     keyPrefix: config?.redis.keyPrefix ?? 'shadow',
-    minSamples: config?.experiment?.verdict.minSamples,
+    gates: config?.experiment?.verdict,
     addresses: addresses(),
     log: createLogger('report', { level: cliEnv().LOG_LEVEL ?? 'warn' }),
   });

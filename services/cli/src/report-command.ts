@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EvaluationRecordSchema, decodeEvent, evaluationKey, type EvaluationRecord, type TopicsConfig } from '@shadow-replay/contracts';
-import { buildReport, renderHtml, renderMarkdown, type Report } from '@shadow-replay/evaluation';
+import { buildReport, renderHtml, renderMarkdown, type Report, type VerdictOptions } from '@shadow-replay/evaluation';
 import { OutcomeStore, createKafka, createRedis, readTopicToEnd, type Logger } from '@shadow-replay/platform';
 import type { Addresses } from '@shadow-replay/contracts';
 
@@ -11,7 +11,8 @@ export interface ReportRequest {
   to?: number | undefined;
   topics: TopicsConfig;
   keyPrefix: string;
-  minSamples?: number | undefined;
+  /** Verdict gates; the experiment's `verdict` section. */
+  gates?: VerdictOptions | undefined;
   addresses: Addresses;
   log: Logger;
 }
@@ -63,7 +64,7 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
         records,
         outcomes,
       },
-      request.minSamples === undefined ? {} : { minSamples: request.minSamples },
+      request.gates ?? {},
     );
     return { report, records };
   } finally {
