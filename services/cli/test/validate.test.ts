@@ -19,8 +19,9 @@ describe('configuration', () => {
   it('accepts the example configuration shipped in config/', async () => {
     const config = await loadConfig(example);
     assert.equal(config.experiment?.candidates[0]?.rate.rps, 5);
-    const settings = allSettings(config, { CANDIDATE_API_KEY: 'k' });
+    const settings = allSettings(config, { CANDIDATE_API_KEY: 'k', JUDGE_API_KEY: 'j' });
     assert.equal(settings.replay.apiKeys['llama-3-3'], 'k');
+    assert.equal(settings.evaluator.judgeApiKey, 'j');
   });
 
   it('names the field path and what was expected when a value is wrong', async () => {
