@@ -62,6 +62,11 @@ export const EndpointConfigSchema = z
 export const CandidateConfigSchema = EndpointConfigSchema.extend({
   /** Stream from the candidate (needed for TTFT, TPOT and ITL). */
   stream: z.boolean().default(true),
+  /**
+   * A control arm points at the stable model itself: its disagreement with stable is the model's
+   * own noise, which the report subtracts before it flags a regression (DESIGN §4).
+   */
+  control: z.boolean().default(false),
   /** Limits that hold across every replay instance (kept in Redis). */
   rate: z
     .object({
@@ -134,7 +139,8 @@ export const ExperimentConfigSchema = z
       .array(CandidateConfigSchema)
       .min(1)
       .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'candidate names must be unique')
-      .refine((list) => list.every((c) => c.name !== 'stable'), '"stable" is the live arm and cannot name a candidate'),
+      .refine((list) => list.every((c) => c.name !== 'stable'), '"stable" is the live arm and cannot name a candidate')
+      .refine((list) => list.filter((c) => c.control).length <= 1, 'at most one candidate can be the control arm'),
     stablePrices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
     /** Limits for each arm, across all replay instances; when one is reached the arm sheds as `shed_budget`. */
     budget: z
@@ -161,6 +167,14 @@ export const ExperimentConfigSchema = z
         maxErrorRateIncrease: z.number().min(0).max(1).default(0.005),
         /** Judge win rate of the candidate (ties count half), at least; checked when the judge ran. */
         minJudgeWinRate: z.number().min(0).max(1).default(0.45),
+        /** With a control arm: a disagreement regresses when both margins over the control are exceeded. */
+        noise: z
+          .object({
+            relativeThreshold: z.number().min(0).max(1).default(0.2),
+            absoluteThreshold: z.number().min(0).max(1).default(0.03),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

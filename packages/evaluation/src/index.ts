@@ -23,3 +23,4 @@ export * from './html-plots.js';
 export * from './render-html.js';
 export * from './pairs-export.js';
 export * from './judge.js';
+export * from './noise-floor.js';

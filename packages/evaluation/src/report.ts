@@ -10,6 +10,7 @@ import {
   type ResamplePairStatistic,
 } from './bootstrap.js';
 import { readComparisonExtra } from './comparison-extras.js';
+import { compareWithControl, type NoiseOptions } from './noise-floor.js';
 import { computeConservation, type OutcomeCounters } from './conservation.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { Z_95, newcombeDiffInterval, wilsonInterval } from './intervals.js';
@@ -47,6 +48,9 @@ export interface ReportOptions extends VerdictOptions {
   seed?: number;
   /** Resamples per bootstrap interval, at least 100. @defaultValue {@link DEFAULT_BOOTSTRAP_ITERATIONS} (2000) */
   bootstrapIterations?: number;
+  /** The arm that asks the stable model again; its disagreement with stable is the noise floor. */
+  controlArm?: string | undefined;
+  noise?: NoiseOptions | undefined;
 }
 
 interface CompiledReportOptions {
@@ -109,16 +113,23 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
     generatedAt,
     statistics: statistics(compiled),
     conservation,
-    arms: arms.map((arm) => {
-      const armConservation = conservation.byArm[arm]!;
-      const figures = armFigures(arm, recordsByArm.get(arm) ?? [], armConservation, compiled);
-      return { ...figures, verdict: decideVerdict(figures, armConservation.balanced, compiled.verdict) };
-    }),
+    arms: withNoiseFloor(
+      arms.map((arm) => armFigures(arm, recordsByArm.get(arm) ?? [], conservation.byArm[arm]!, compiled)),
+      options.controlArm,
+      options.noise,
+    ).map((figures) => ({ ...figures, verdict: decideVerdict(figures, conservation.byArm[figures.arm]!.balanced, compiled.verdict) })),
   };
 }
 
+/** Compares every candidate arm with the control arm, when the experiment has one. */
+function withNoiseFloor(figures: ArmFigures[], controlArm: string | undefined, options: NoiseOptions | undefined): ArmFigures[] {
+  const control = controlArm === undefined ? undefined : figures.find((arm) => arm.arm === controlArm);
+  if (control === undefined) return figures;
+  return figures.map((arm) => (arm.arm === controlArm ? arm : { ...arm, noise: { ...compareWithControl(arm, control, control.arm, options) } }));
+}
+
 function compileReportOptions(options: ReportOptions): CompiledReportOptions {
-  const { seed = DEFAULT_BOOTSTRAP_SEED, bootstrapIterations: iterations = DEFAULT_BOOTSTRAP_ITERATIONS, ...gates } = options;
+  const { seed = DEFAULT_BOOTSTRAP_SEED, bootstrapIterations: iterations = DEFAULT_BOOTSTRAP_ITERATIONS, controlArm: _control, noise: _noise, ...gates } = options;
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
     throw new EvaluationError(EvaluationErrorCode.invalidOptions, `report options: seed must be an integer in [0, 2^32) (got ${String(seed)})`);
   }

@@ -89,7 +89,12 @@ export function decideVerdict(figures: ArmFigures, balanced: boolean, options: C
   }
   if (preconditions.length > 0) return { status: VerdictStatus.inconclusive, reasons: preconditions };
 
-  const gates = [errorRateGate(figures, options), p99E2eGate(figures, options), ...(figures.judge.n > 0 ? [judgeGate(figures, options)] : [])];
+  const gates = [
+    errorRateGate(figures, options),
+    p99E2eGate(figures, options),
+    ...(figures.judge.n > 0 ? [judgeGate(figures, options)] : []),
+    ...(figures.noise === null ? [] : [noiseGate(figures.noise)]),
+  ];
   const reasons = (outcome: GateOutcome) => gates.filter((gate) => gate.outcome === outcome).map((gate) => gate.reason);
   const failed = reasons('fail');
   const open = reasons('open');
@@ -105,6 +110,16 @@ type GateOutcome = 'pass' | 'fail' | 'open';
 interface Gate {
   outcome: GateOutcome;
   reason: string;
+}
+
+function noiseGate(noise: Record<string, unknown>): Gate {
+  const metrics = (noise.metrics ?? []) as Array<{ metric: string; candidateRate: number; controlRate: number; regression: boolean }>;
+  const describe = (m: (typeof metrics)[number]) => `${m.metric} ${formatPercent(m.candidateRate)} vs control ${formatPercent(m.controlRate)}`;
+  const regressions = metrics.filter((m) => m.regression);
+  if (regressions.length > 0) {
+    return { outcome: 'fail', reason: `disagrees with stable beyond the model's own noise (control arm ${String(noise.controlArm)}): ${regressions.map(describe).join(', ')}` };
+  }
+  return { outcome: 'pass', reason: `no disagreement above the noise floor of control arm ${String(noise.controlArm)}${metrics.length > 0 ? ` (${metrics.map(describe).join(', ')})` : ''}` };
 }
 
 function judgeGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate {

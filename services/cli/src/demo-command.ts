@@ -45,7 +45,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       experiment: {
         id: runId,
         startFrom: 'earliest',
-        candidates: [{ name: 'candidate', baseUrl: candidate.url, rate: { rps: 100, concurrency: 16 } }],
+        candidates: [
+          { name: 'candidate', baseUrl: candidate.url, rate: { rps: 100, concurrency: 16 } },
+          // The stable model asked again: its disagreement with itself is the noise floor.
+          { name: 'control', baseUrl: stable.url, control: true, rate: { rps: 100, concurrency: 16 } },
+        ],
         verdict: { minSamples: 30 },
       },
       replay: { listen: { port: 0 } },
@@ -73,9 +77,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const drained = progressPrinter(options.requests, 'settled', options.print);
     await waitFor(
       async () => {
-        const counts = await outcomes.counts(runId, 'candidate');
-        drained(counts.consumed - counts[PENDING]);
-        return counts.consumed >= traffic.ok && counts[PENDING] === 0;
+        const arms = await Promise.all(['candidate', 'control'].map((arm) => outcomes.counts(runId, arm)));
+        drained(Math.min(...arms.map((counts) => counts.consumed - counts[PENDING])));
+        return arms.every((counts) => counts.consumed >= traffic.ok && counts[PENDING] === 0);
       },
       { timeoutMs: 120_000, intervalMs: 250, what: 'the pipeline to drain (every request at its outcome)' },
     );
@@ -84,6 +88,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       topics: config.kafka.topics,
       keyPrefix: config.redis.keyPrefix,
       gates: config.experiment?.verdict,
+      controlArm: config.experiment?.candidates.find((candidate) => candidate.control)?.name,
       addresses: addresses(),
       log,
     });

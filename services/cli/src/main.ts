@@ -173,6 +173,7 @@ async function reportCommand(argv: string[], print: (line: string) => void): Pro
     topics: config?.kafka.topics ?? (await defaultTopics()),
     keyPrefix: config?.redis.keyPrefix ?? 'shadow',
     gates: config?.experiment?.verdict,
+    controlArm: config?.experiment?.candidates.find((candidate) => candidate.control)?.name,
     addresses: addresses(),
     log: createLogger('report', { level: cliEnv().LOG_LEVEL ?? 'warn' }),
   });

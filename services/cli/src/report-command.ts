@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EvaluationRecordSchema, decodeEvent, evaluationKey, type EvaluationRecord, type TopicsConfig } from '@shadow-replay/contracts';
-import { buildReport, renderHtml, renderMarkdown, type Report, type VerdictOptions } from '@shadow-replay/evaluation';
+import { buildReport, renderHtml, renderMarkdown, type Report, type NoiseOptions, type VerdictOptions } from '@shadow-replay/evaluation';
 import { OutcomeStore, createKafka, createRedis, readTopicToEnd, type Logger } from '@shadow-replay/platform';
 import type { Addresses } from '@shadow-replay/contracts';
 
@@ -12,7 +12,9 @@ export interface ReportRequest {
   topics: TopicsConfig;
   keyPrefix: string;
   /** Verdict gates; the experiment's `verdict` section. */
-  gates?: VerdictOptions | undefined;
+  gates?: (VerdictOptions & { noise?: NoiseOptions | undefined }) | undefined;
+  /** The experiment's control arm, if it has one. */
+  controlArm?: string | undefined;
   addresses: Addresses;
   log: Logger;
 }
@@ -64,7 +66,7 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
         records,
         outcomes,
       },
-      request.gates ?? {},
+      { ...request.gates, controlArm: request.controlArm },
     );
     return { report, records };
   } finally {
