@@ -295,7 +295,6 @@ export class ReplayService implements Service {
       await this.#settle(arm, event.requestId, Outcome.shedCircuit);
       return;
     }
-    arm.circuit.record(result.outcome === 'ok');
     this.#metrics.circuit.set({ experiment: experimentId, arm: arm.config.name }, arm.circuit.state === 'open' ? 1 : arm.circuit.state === 'half_open' ? 0.5 : 0);
     const used = result.usage ?? { prompt: tokens.prompt, completion: 0 };
     await arm.budget.settle(estimate, { tokens: used.prompt + used.completion, cost: cost(arm, used.prompt, used.completion) });
@@ -345,10 +344,15 @@ export class ReplayService implements Service {
           firstTokenMs: arm.config.timeouts.firstTokenMs,
           totalMs: arm.config.timeouts.totalMs,
         });
-      } finally {
+      } catch (error) {
         await release();
+        throw error;
       }
-      if (attempt >= arm.config.retry.attempts || !retryable(result)) return result;
+      const final = attempt >= arm.config.retry.attempts || !retryable(result);
+      // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
+      if (final) arm.circuit.record(result.outcome === 'ok');
+      await release();
+      if (final) return result;
       this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
       await sleep(backoffMs(attempt, arm.config.retry, result.retryAfterMs));
     }
