@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { Outcome, PENDING } from '@shadow-replay/contracts';
 import { JoinState, type StoredSide } from '@shadow-replay/join';
-import { OutcomeStore } from '@shadow-replay/platform';
+import { OutcomeStore, waitFor } from '@shadow-replay/platform';
 import { testScope } from './support/harness.js';
 
 function scopeRedis(t: TestContext) {
@@ -83,5 +83,26 @@ describe('join state in Redis', () => {
     assert.equal(claimed.length, 20);
     assert.equal(new Set(claimed).size, 20);
     assert.deepEqual(await state.offerStable('x0', side('late')), [], 'a stable side arriving after expiry pairs nothing');
+  });
+});
+
+describe('shared concurrency slots', () => {
+  it('are taken over once a dead holder\'s lease has passed, and kept past the lease by a live holder that renews', async (t) => {
+    const { RateLimiter } = await import('@shadow-replay/platform');
+    const { redis, prefix } = scopeRedis(t);
+    const key = `${prefix}:rate:test`;
+    // A holder that died without releasing: a slot whose lease has run out and nobody renews.
+    await redis.zadd(`${key}:inflight`, 1, 'dead-instance-1');
+    const limiter = new RateLimiter({ redis, key, limits: { concurrency: 1 }, leaseMs: 300 });
+    const release = await limiter.acquire(1);
+    assert.deepEqual(await redis.zrange(`${key}:inflight`, 0, -1), [(await redis.zrange(`${key}:inflight`, 0, 0))[0]]);
+    assert.ok(!(await redis.zrange(`${key}:inflight`, 0, -1)).includes('dead-instance-1'), 'the dead holder lost its slot');
+    // Three leases later the live holder still holds its slot, renewed.
+    const until = Date.now() + 900;
+    await waitFor(() => Date.now() >= until, { timeoutMs: 2_000, what: 'three leases to pass' });
+    const [member, score] = await redis.zrange(`${key}:inflight`, 0, 0, 'WITHSCORES');
+    assert.ok(member !== undefined && Number(score) > Date.now() - 50, 'the lease was renewed');
+    await release();
+    assert.equal(await redis.zcard(`${key}:inflight`), 0);
   });
 });

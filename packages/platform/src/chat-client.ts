@@ -78,7 +78,8 @@ export async function callChatCompletion(options: ChatCallOptions): Promise<Chat
     }
     assembler.end();
     const result = assembler.result(contentType.includes('text/event-stream'));
-    if (result.malformed && result.response === null) return failure(assembler, streamed, status, CallErrorCode.malformed, 'the response is not valid JSON', true, null);
+    // One unreadable chunk means part of the answer is missing: the answer cannot be compared.
+    if (result.malformed) return failure(assembler, streamed, status, CallErrorCode.malformed, 'the response is not valid JSON (or a stream chunk is not)', true, null);
     if (!result.complete) return failure(assembler, streamed, status, CallErrorCode.truncated, 'the stream ended before a finish reason or [DONE]', true, null);
     return { ...result, outcome: 'ok', status, error: null, streamed: contentType.includes('text/event-stream'), retryAfterMs: null };
   } catch (error) {

@@ -15,6 +15,13 @@ redis.call('SET', KEYS[1], nextTat, 'PX', math.max(1000, nextTat - now + 60000))
 return start - now
 `;
 
+/** Extends a holder's lease; a holder that lost its slot (lease expired) is not re-added. */
+const RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+`;
+
 /** A distributed semaphore: holders are members of a sorted set scored by their lease's end. */
 const ACQUIRE = `
 local t = redis.call('TIME')
@@ -39,8 +46,11 @@ export interface RateLimiterOptions {
   /** Prefix of this arm's keys, e.g. `shadow:rate:{exp}:arm`. */
   key: string;
   limits: ArmLimits;
-  /** Longest a call may hold a concurrency slot (its total timeout plus margin). */
-  leaseMs: number;
+  /**
+   * Lease of a concurrency slot. The holder renews it every third of this while its call runs,
+   * so a crashed instance's slots come free within one lease. @defaultValue 15000
+   */
+  leaseMs?: number;
 }
 
 let holderSequence = 0;
@@ -66,16 +76,22 @@ export class RateLimiter {
     const wait = Math.max(0, ...waits);
     if (wait > 0) await sleep(wait, signal);
     const holder = `${this.#instance}-${++holderSequence}`;
+    const leaseMs = this.#options.leaseMs ?? 15_000;
     for (let attempt = 0; ; attempt++) {
-      const got = await redis.eval(ACQUIRE, 1, `${key}:inflight`, limits.concurrency, holder, this.#options.leaseMs);
+      const got = await redis.eval(ACQUIRE, 1, `${key}:inflight`, limits.concurrency, holder, leaseMs);
       if (got === 1) break;
       // Jittered polling: slots free up when calls end, on any instance.
       await sleep(Math.min(100, 5 + attempt * 5) * (0.5 + Math.random()), signal);
     }
+    const renewal = setInterval(() => {
+      redis.eval(RENEW, 1, `${key}:inflight`, holder, leaseMs).catch(() => undefined);
+    }, leaseMs / 3);
+    renewal.unref();
     let released = false;
     return async () => {
       if (released) return;
       released = true;
+      clearInterval(renewal);
       await redis.zrem(`${key}:inflight`, holder);
     };
   }

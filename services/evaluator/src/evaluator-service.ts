@@ -91,6 +91,8 @@ export class EvaluatorService implements Service {
       connection: this.#workerRedis,
       prefix: `${this.#settings.redis.keyPrefix}:bull`,
       concurrency: this.#settings.evaluator.concurrency,
+      // A worker killed mid-evaluation stalls its job; a pair must survive as many kills as it has attempts.
+      maxStalledCount: this.#settings.evaluator.attempts,
       autorun: false,
     });
     this.#worker.on('failed', (job, error) => {

@@ -58,7 +58,6 @@ export class JudgeClient {
       redis: options.redis,
       key: `${options.keyPrefix}:judge:{${options.experimentId}}`,
       limits: { rps: options.config.rate.rps, concurrency: options.config.rate.concurrency },
-      leaseMs: options.config.timeouts.totalMs + 30_000,
     });
   }
 

@@ -324,7 +324,7 @@ export class GatewayService implements Service {
       headers,
     };
     const result = assembler.result(streamed);
-    const ok = failure === null && status !== null && status < 400 && result.complete && !aborted;
+    const ok = failure === null && status !== null && status < 400 && result.complete && !result.malformed && !aborted;
     const responseEvent: ResponseEvent = {
       schemaVersion: 1,
       requestId,

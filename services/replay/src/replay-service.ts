@@ -105,7 +105,7 @@ export class ReplayService implements Service {
       const key = `${settings.redis.keyPrefix}:replay:{${experimentId}}:${config.name}`;
       return {
         config,
-        limiter: new RateLimiter({ redis: this.#redis, key: `${key}:rate`, limits: config.rate, leaseMs: config.timeouts.totalMs * config.retry.attempts + 30_000 }),
+        limiter: new RateLimiter({ redis: this.#redis, key: `${key}:rate`, limits: config.rate }),
         budget: new Budget({
           redis: this.#redis,
           key: `${key}:budget`,
@@ -276,10 +276,6 @@ export class ReplayService implements Service {
     // A final outcome means this event was fully handled before a redelivery; pending means
     // the call may not have been published, so it is made again (the join deduplicates).
     if (previous !== '' && previous !== PENDING) return;
-    if (!arm.circuit.allow()) {
-      await this.#settle(arm, event.requestId, Outcome.shedCircuit);
-      return;
-    }
     const body = candidateBody(event, arm.config);
     const tokens = estimateTokens(body, arm.config.rate.expectedOutputTokens);
     const estimate = { tokens: tokens.prompt + tokens.completion, cost: cost(arm, tokens.prompt, tokens.completion) };
@@ -330,7 +326,8 @@ export class ReplayService implements Service {
     for (let attempt = 1; ; attempt++) {
       const release = await arm.limiter.acquire(tokens);
       let result: ChatCallResult;
-      // Checked again once the slot is ours: the calls ahead of this one may have opened it.
+      // Checked once per request, once the slot is ours: the calls ahead of this one may have
+      // opened it, and a half-open circuit's single probe must be the call that follows.
       if (attempt === 1 && !arm.circuit.allow()) {
         await release();
         return 'circuit_open';
