@@ -95,10 +95,12 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       /** Open when at least this fraction of the last `window` calls failed. */
       failureRate: z.number().gt(0).max(1).default(0.5),
       /**
-       * Calls the rate is computed over (and the fewest before it can open). 50 keeps a candidate
-       * with a steady 20% error rate from tripping it by chance (P ≈ 1e-6 per window).
+       * The fewest calls within `windowMs` before the rate can open the circuit. 50 keeps a
+       * candidate with a steady 20% error rate from tripping it by chance.
        */
       window: z.number().int().min(1).default(50),
+      /** Calls are counted over this much time. */
+      windowMs: z.number().int().positive().default(30_000),
       /** How long the circuit stays open before one probe is let through. */
       openMs: z.number().int().positive().default(15_000),
     })
