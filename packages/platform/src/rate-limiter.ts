@@ -70,18 +70,27 @@ export class RateLimiter {
    */
   async acquire(tokens: number, signal?: AbortSignal): Promise<() => Promise<void>> {
     const { redis, key, limits } = this.#options;
-    const waits: number[] = [];
-    if (limits.rps !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:rps`, 1000 / limits.rps)));
-    if (limits.tokensPerMinute !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
-    const wait = Math.max(0, ...waits);
-    if (wait > 0) await sleep(wait, signal);
     const holder = `${this.#instance}-${++holderSequence}`;
     const leaseMs = this.#options.leaseMs ?? 15_000;
+    // The concurrency slot first, then the pace: booking a rate slot before waiting for
+    // concurrency would let calls that waited long go out back to back (a burst).
     for (let attempt = 0; ; attempt++) {
       const got = await redis.eval(ACQUIRE, 1, `${key}:inflight`, limits.concurrency, holder, leaseMs);
       if (got === 1) break;
       // Jittered polling: slots free up when calls end, on any instance.
       await sleep(Math.min(100, 5 + attempt * 5) * (0.5 + Math.random()), signal);
+    }
+    const waits: number[] = [];
+    if (limits.rps !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:rps`, 1000 / limits.rps)));
+    if (limits.tokensPerMinute !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
+    const wait = Math.max(0, ...waits);
+    if (wait > 0) {
+      try {
+        await sleep(wait, signal);
+      } catch (error) {
+        await redis.zrem(`${key}:inflight`, holder);
+        throw error;
+      }
     }
     const renewal = setInterval(() => {
       redis.eval(RENEW, 1, `${key}:inflight`, holder, leaseMs).catch(() => undefined);

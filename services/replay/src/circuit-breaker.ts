@@ -18,7 +18,10 @@ export interface CircuitOptions {
  */
 export class CircuitBreaker {
   readonly #options: CircuitOptions;
-  readonly #results: Array<{ at: number; ok: boolean }> = [];
+  // A queue with a head index and running counts: record() stays O(1) at any call rate.
+  #results: Array<{ at: number; ok: boolean }> = [];
+  #head = 0;
+  #failures = 0;
   #state: CircuitState = CircuitState.closed;
   #openedAt = 0;
   #probing = false;
@@ -47,7 +50,9 @@ export class CircuitBreaker {
       this.#probing = false;
       if (ok) {
         this.#state = CircuitState.closed;
-        this.#results.length = 0;
+        this.#results = [];
+        this.#head = 0;
+        this.#failures = 0;
       } else {
         this.#state = CircuitState.open;
         this.#openedAt = now;
@@ -55,10 +60,19 @@ export class CircuitBreaker {
       return;
     }
     this.#results.push({ at: now, ok });
+    if (!ok) this.#failures++;
     const since = now - (this.#options.windowMs ?? 30_000);
-    while (this.#results.length > 0 && (this.#results[0]?.at ?? now) < since) this.#results.shift();
-    const failures = this.#results.filter((result) => !result.ok).length;
-    if (this.#state === CircuitState.closed && this.#results.length >= this.#options.window && failures / this.#results.length >= this.#options.failureRate) {
+    for (let oldest = this.#results[this.#head]; oldest !== undefined && oldest.at < since; oldest = this.#results[this.#head]) {
+      if (!oldest.ok) this.#failures--;
+      this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#results.length) {
+      this.#results = this.#results.slice(this.#head);
+      this.#head = 0;
+    }
+    const count = this.#results.length - this.#head;
+    const failures = this.#failures;
+    if (this.#state === CircuitState.closed && count >= this.#options.window && failures / count >= this.#options.failureRate) {
       this.#state = CircuitState.open;
       this.#openedAt = now;
     }
