@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeadLetterHeader, Outcome, ResponseEventSchema, decodeEvent, type RequestEvent } from '@shadow-replay/contracts';
+import { DeadLetterHeader, Outcome, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { ReplayService, replaySettings } from '@shadow-replay/replay';
 import { createSimServer } from '@shadow-replay/sim';
+import { requestEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
-
-function validRequest(requestId: string): RequestEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    occurredAt: Date.now(),
-    route: '/v1/chat/completions',
-    sampling: { rate: 1, key: null, sampled: true },
-    body: { model: 'sim', messages: [{ role: 'user', content: `hello ${requestId}` }] },
-    headers: {},
-  };
-}
 
 describe('poison request events', () => {
   it('go to the dead-letter topic with a reason header and are counted, while replay keeps consuming', async (t) => {
@@ -34,14 +23,14 @@ describe('poison request events', () => {
     const producer = scope.kafka.producer();
     await producer.connect();
     t.after(() => producer.disconnect());
-    const schemaInvalid = { ...validRequest('bad-schema'), body: { messages: 'not a list' } };
+    const schemaInvalid = { ...requestEvent('bad-schema'), body: { messages: 'not a list' } };
     await producer.send({
       topic: topics.requests,
       messages: [
         { key: 'broken', value: '{"requestId": "broken", ', headers: { trace: 'abc' } },
         { key: 'bad-schema', value: JSON.stringify(schemaInvalid) },
-        { key: 'good-1', value: JSON.stringify(validRequest('good-1')) },
-        { key: 'good-2', value: JSON.stringify(validRequest('good-2')) },
+        { key: 'good-1', value: JSON.stringify(requestEvent('good-1')) },
+        { key: 'good-2', value: JSON.stringify(requestEvent('good-2')) },
       ],
     });
     await replay.start();

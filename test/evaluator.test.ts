@@ -4,29 +4,12 @@ import { EvaluationRecordSchema, Outcome, decodeEvent, pairJobId, type PairJob, 
 import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { OutcomeStore, silentLogger, waitFor } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
+import { responseEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
-
-function side(requestId: string, arm: string, content: string, e2eMs: number, experimentId?: string): ResponseEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    ...(experimentId === undefined ? {} : { experimentId }),
-    arm,
-    occurredAt: 1,
-    endpoint: { name: arm, model: 'sim' },
-    outcome: 'ok',
-    status: 200,
-    error: null,
-    response: { choices: [{ index: 0, content, toolCalls: [], finishReason: 'stop' }] },
-    usage: { prompt: 4, completion: 3, total: 7, source: 'usage' },
-    timing: { sentAt: 1, ttftMs: e2eMs / 2, e2eMs, tpotMs: null, itl: null, outputTokensPerSec: null },
-    streamed: true,
-  };
-}
 
 function pair(experimentId: string, requestId: string, candidate: ResponseEvent): PairJob {
   const source = { topic: 't', partition: 0, offset: '1' };
-  return { schemaVersion: 1, experimentId, requestId, arm: 'cand', request: null, stable: side(requestId, 'stable', 'Hello  World', 100), candidate, sources: { stable: source, candidate: source } };
+  return { schemaVersion: 1, experimentId, requestId, arm: 'cand', request: null, stable: responseEvent(requestId, 'stable', { content: 'Hello  World', e2eMs: 100 }), candidate, sources: { stable: source, candidate: source } };
 }
 
 describe('the evaluator', () => {
@@ -40,9 +23,9 @@ describe('the evaluator', () => {
     await evaluator.start();
     const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
     t.after(() => queue.close());
-    await queue.add('pair', pair(experimentId, 'good', side('good', 'cand', 'hello world', 130, experimentId)), { jobId: pairJobId(experimentId, 'good', 'cand'), attempts: 3 });
+    await queue.add('pair', pair(experimentId, 'good', responseEvent('good', 'cand', { content: 'hello world', e2eMs: 130, experimentId })), { jobId: pairJobId(experimentId, 'good', 'cand'), attempts: 3 });
     // The candidate side belongs to another request: poison, not worth a retry.
-    await queue.add('pair', pair(experimentId, 'mismatch', side('other', 'cand', 'x', 10, experimentId)), { jobId: pairJobId(experimentId, 'mismatch', 'cand'), attempts: 3 });
+    await queue.add('pair', pair(experimentId, 'mismatch', responseEvent('other', 'cand', { content: 'x', e2eMs: 10, experimentId })), { jobId: pairJobId(experimentId, 'mismatch', 'cand'), attempts: 3 });
 
     await waitFor(
       async () => {

@@ -1,28 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Outcome, PENDING, type ResponseEvent } from '@shadow-replay/contracts';
+import { Outcome, PENDING } from '@shadow-replay/contracts';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
+import { responseEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
-
-function response(requestId: string, arm: string, experimentId?: string): ResponseEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    ...(experimentId === undefined ? {} : { experimentId }),
-    arm,
-    occurredAt: Date.now(),
-    endpoint: { name: arm, model: 'sim' },
-    outcome: 'ok',
-    status: 200,
-    error: null,
-    response: { choices: [{ index: 0, content: `answer ${requestId}`, toolCalls: [], finishReason: 'stop' }] },
-    usage: { prompt: 2, completion: 2, total: 4, source: 'usage' },
-    timing: { sentAt: Date.now(), ttftMs: 5, e2eMs: 10, tpotMs: null, itl: null, outputTokensPerSec: null },
-    streamed: true,
-  };
-}
 
 describe('the join window', () => {
   it('pairs each redelivered response once and settles candidates whose stable side never came as stable_missing', async (t) => {
@@ -39,10 +22,10 @@ describe('the join window', () => {
     t.after(() => producer.disconnect());
     // Every event twice, as Kafka may redeliver after a crash.
     for (let copy = 0; copy < 2; copy++) {
-      await producer.send({ topic: topics.stableResponses, messages: [{ key: 'paired', value: JSON.stringify(response('paired', 'stable')) }] });
+      await producer.send({ topic: topics.stableResponses, messages: [{ key: 'paired', value: JSON.stringify(responseEvent('paired', 'stable')) }] });
       await producer.send({
         topic: topics.candidateResponses,
-        messages: ['paired', 'orphan'].map((id) => ({ key: id, value: JSON.stringify(response(id, 'cand', experimentId)) })),
+        messages: ['paired', 'orphan'].map((id) => ({ key: id, value: JSON.stringify(responseEvent(id, 'cand', { experimentId })) })),
       });
     }
     const join = new JoinService({ settings: joinSettings(scope.config, scope.env), log: silentLogger() });

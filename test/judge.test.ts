@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { EvaluationRecordSchema, decodeEvent, pairJobId, type EvaluationRecord, type PairJob, type ResponseEvent } from '@shadow-replay/contracts';
+import { EvaluationRecordSchema, decodeEvent, pairJobId, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
 import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { OutcomeStore, silentLogger, waitFor } from '@shadow-replay/platform';
 import { createSimServer, type SimServerOptions } from '@shadow-replay/sim';
 import { Queue } from 'bullmq';
+import { responseEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
-
-function side(requestId: string, arm: string, content: string, experimentId?: string): ResponseEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    ...(experimentId === undefined ? {} : { experimentId }),
-    arm,
-    occurredAt: 1,
-    endpoint: { name: arm, model: 'sim' },
-    outcome: 'ok',
-    status: 200,
-    error: null,
-    response: { choices: [{ index: 0, content, toolCalls: [], finishReason: 'stop' }] },
-    usage: { prompt: 4, completion: 3, total: 7, source: 'usage' },
-    timing: { sentAt: 1, ttftMs: 10, e2eMs: 20, tpotMs: null, itl: null, outputTokensPerSec: null },
-    streamed: true,
-  };
-}
 
 /** Runs an evaluator with a judge on `pairs` and returns their records by request id. */
 async function judgePairs(t: TestContext, judgeSim: SimServerOptions | 'down', pairs: Array<{ id: string; stable: string; candidate: string }>, attempts = 3) {
@@ -58,8 +41,8 @@ async function judgePairs(t: TestContext, judgeSim: SimServerOptions | 'down', p
       requestId: pair.id,
       arm: 'cand',
       request: { messages: [{ role: 'user', content: `question ${pair.id}` }] },
-      stable: side(pair.id, 'stable', pair.stable),
-      candidate: side(pair.id, 'cand', pair.candidate, experimentId),
+      stable: responseEvent(pair.id, 'stable', { content: pair.stable }),
+      candidate: responseEvent(pair.id, 'cand', { content: pair.candidate, experimentId }),
       sources: { stable: source, candidate: source },
     };
     await queue.add('pair', job, { jobId: pairJobId(experimentId, pair.id, 'cand'), attempts, backoff: { type: 'fixed', delay: 10 } });

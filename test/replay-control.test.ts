@@ -4,19 +4,8 @@ import { Outcome, PENDING, ResponseEventSchema, decodeEvent, type RequestEvent }
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { ReplayService, replaySettings } from '@shadow-replay/replay';
 import { createSimServer, type SimServerOptions } from '@shadow-replay/sim';
+import { requestEvent } from './support/events.js';
 import { testScope, type TestScope } from './support/harness.js';
-
-function requestEvent(requestId: string, extra: Partial<RequestEvent['body']> = {}, occurredAt = Date.now()): RequestEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    occurredAt,
-    route: '/v1/chat/completions',
-    sampling: { rate: 1, key: null, sampled: true },
-    body: { model: 'sim', messages: [{ role: 'user', content: `question ${requestId}` }], ...extra },
-    headers: {},
-  };
-}
 
 interface Setup {
   scope: TestScope;
@@ -139,7 +128,7 @@ describe('replay rate control, budgets and protection of the candidate', () => {
   it('sheds requests older than maxLagMs and applies the tool policy', async (t) => {
     const s = await setup(t, { toolPolicy: 'skip' }, { profile: 'fast' }, { maxLagMs: 60_000 });
     const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
-    await s.produce([requestEvent('old', {}, Date.now() - 3_600_000), requestEvent('tools', { tools }), requestEvent('plain')]);
+    await s.produce([requestEvent('old', { occurredAt: Date.now() - 3_600_000 }), requestEvent('tools', { body: { tools } }), requestEvent('plain')]);
     await s.startReplay();
     await answered(s, 1);
     await waitFor(async () => (await s.outcomes.counts(s.experimentId, 'cand')).consumed === 3, { timeoutMs: 30_000, what: 'three consumed' });
@@ -153,6 +142,7 @@ describe('replay rate control, budgets and protection of the candidate', () => {
     const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
     await s.produce([
       requestEvent('with-tools', {
+        body: {
         tools,
         messages: [
           { role: 'system', content: 'old system' },
@@ -160,6 +150,7 @@ describe('replay rate control, budgets and protection of the candidate', () => {
           { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
           { role: 'tool', tool_call_id: 'c1', content: 'result' },
         ],
+        },
       }),
     ]);
     await s.startReplay();

@@ -1,43 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PENDING, type RequestEvent, type ResponseEvent } from '@shadow-replay/contracts';
+import { PENDING } from '@shadow-replay/contracts';
 import { runWindow } from '@shadow-replay/cli';
 import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { createSimServer } from '@shadow-replay/sim';
+import { requestEvent, responseEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
 
 const HOUR = 3_600_000;
-
-function request(requestId: string, occurredAt: number): RequestEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    occurredAt,
-    route: '/v1/chat/completions',
-    sampling: { rate: 1, key: null, sampled: true },
-    body: { model: 'sim', messages: [{ role: 'user', content: `window question ${requestId}` }] },
-    headers: {},
-  };
-}
-
-function stable(requestId: string, occurredAt: number): ResponseEvent {
-  return {
-    schemaVersion: 1,
-    requestId,
-    arm: 'stable',
-    occurredAt,
-    endpoint: { name: 'stable', model: 'sim' },
-    outcome: 'ok',
-    status: 200,
-    error: null,
-    response: { choices: [{ index: 0, content: `recorded answer ${requestId}`, toolCalls: [], finishReason: 'stop' }] },
-    usage: { prompt: 3, completion: 3, total: 6, source: 'usage' },
-    timing: { sentAt: occurredAt, ttftMs: 50, e2eMs: 120, tpotMs: null, itl: null, outputTokensPerSec: null },
-    streamed: true,
-  };
-}
 
 describe('replaying a historical window', () => {
   it('replays exactly the requests recorded in [from, to), pairs them with the stable answers of that window and evaluates them', async (t) => {
@@ -58,8 +30,8 @@ describe('replaying a historical window', () => {
     const producer = scope.kafka.producer();
     await producer.connect();
     t.after(() => producer.disconnect());
-    await producer.send({ topic: topics.requests, messages: plan.map((p) => ({ key: p.id, value: JSON.stringify(request(p.id, p.at)), timestamp: String(p.at) })) });
-    await producer.send({ topic: topics.stableResponses, messages: plan.map((p) => ({ key: p.id, value: JSON.stringify(stable(p.id, p.at + 120)), timestamp: String(p.at + 120) })) });
+    await producer.send({ topic: topics.requests, messages: plan.map((p) => ({ key: p.id, value: JSON.stringify(requestEvent(p.id, { occurredAt: p.at })), timestamp: String(p.at) })) });
+    await producer.send({ topic: topics.stableResponses, messages: plan.map((p) => ({ key: p.id, value: JSON.stringify(responseEvent(p.id, 'stable', { content: `recorded answer ${p.id}`, e2eMs: 120, occurredAt: p.at + 120 })), timestamp: String(p.at + 120) })) });
 
     // The join here reads live stable answers from another (empty) topic, so the stable side of
     // every pair can only come from the answers the window command loads for it.
@@ -114,7 +86,7 @@ describe('replaying a historical window', () => {
     t.after(() => producer.disconnect());
     await producer.send({
       topic: topics.requests,
-      messages: Array.from({ length: 6 }, (_, i) => ({ key: `s${i}`, value: JSON.stringify(request(`s${i}`, from + i * 600)), timestamp: String(from + i * 600) })),
+      messages: Array.from({ length: 6 }, (_, i) => ({ key: `s${i}`, value: JSON.stringify(requestEvent(`s${i}`, { occurredAt: from + i * 600 })), timestamp: String(from + i * 600) })),
     });
     const summary = await runWindow({ config: scope.config, from, to: from + 10_000, speed: 2, log: silentLogger(), print: () => undefined });
     assert.equal(summary.handled, 6);
