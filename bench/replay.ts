@@ -9,7 +9,7 @@
  *     rate is the bound, followed by a few seconds in which the candidate answers instantly
  *     ("recovery": does the pace hold when the cap stops binding?);
  *  2. shared: two replay instances in one consumer group sharing one arm at `--rps` together,
- *     the topic filled once their group is stable (`scale-out`, not run by default, starts
+ *     the topic filled once their group is stable (`scale-out` starts
  *     the second instance while the first works through a full topic: how long until the group
  *     is stable again, and calls made twice);
  *  3. ceiling: an instantly answering candidate, no rate limit: events/s through one replay
@@ -50,7 +50,7 @@ tables and writes bench/results/replay-<timestamp>.json.
   --cap-seconds S    length of the run with a cap of 4 and ~100 ms calls (default 20)
   --events N         events through replay in the ceiling run (default 20000)
   --parts LIST       comma-separated, from rate,cap,shared,scale-out,ceiling
-                     (default rate,cap,shared,ceiling); scale-out: a second instance
+                     (default all of them); scale-out: a second instance
                      joins 5 s after the first began working through a full
                      topic (time to a stable group, calls made twice, the pace meanwhile)
   --kcat PATH        the kcat executable (default kcat)
@@ -64,8 +64,8 @@ tables and writes bench/results/replay-<timestamp>.json.
 const Part = { rate: 'rate', cap: 'cap', shared: 'shared', scaleOut: 'scale-out', ceiling: 'ceiling' } as const;
 type Part = (typeof Part)[keyof typeof Part];
 const PARTS: readonly Part[] = [Part.rate, Part.cap, Part.shared, Part.scaleOut, Part.ceiling];
-/** Run without --parts. `scale-out` is extra: a second instance joining one that is working through a backlog. */
-const DEFAULT_PARTS: readonly Part[] = [Part.rate, Part.cap, Part.shared, Part.ceiling];
+/** Run without --parts. `scale-out`: a second instance joining one that is working through a backlog. */
+const DEFAULT_PARTS: readonly Part[] = [Part.rate, Part.cap, Part.shared, Part.scaleOut, Part.ceiling];
 
 const ARM = 'candidate';
 /** The cap-bound run: this cap, and calls of about this long. */
@@ -186,6 +186,8 @@ interface Context {
 interface Stage {
   scope: BenchScope;
   sim: SimServer;
+  /** Calls the sim took per request id (`x-shadow-request-id`). */
+  callsById: Map<string, number>;
   simUrl: string;
   config: ShadowConfig;
   kafka: Kafka;
@@ -194,7 +196,16 @@ interface Stage {
 
 async function openStage(kind: string, input: { partitions: number; rate: { rps?: number; concurrency: number }; sim: { profile: string; overrides?: SimProfilePatch; statsWindowSeconds: number } }, context: Context): Promise<Stage> {
   const scope = benchScope(kind);
-  const sim = createSimServer({ profile: input.sim.profile, overrides: input.sim.overrides, statsWindowSeconds: input.sim.statsWindowSeconds });
+  const callsById = new Map<string, number>();
+  const sim = createSimServer({
+    profile: input.sim.profile,
+    overrides: input.sim.overrides,
+    statsWindowSeconds: input.sim.statsWindowSeconds,
+    onChat: (arrival) => {
+      const id = String(arrival.headers['x-shadow-request-id']);
+      callsById.set(id, (callsById.get(id) ?? 0) + 1);
+    },
+  });
   const { url } = await sim.start();
   const config = ShadowConfigSchema.parse({
     // The benchmark creates the topics: instances starting together would race to create them.
@@ -216,7 +227,7 @@ async function openStage(kind: string, input: { partitions: number; rate: { rps?
     await redis.quit().catch(() => undefined);
     throw error;
   }
-  return { scope, sim, simUrl: url, config, kafka, redis };
+  return { scope, sim, callsById, simUrl: url, config, kafka, redis };
 }
 
 async function closeStage(stage: Stage, replays: readonly ReplayService[], context: Context, tag: string, afterReplaysClosed?: () => void): Promise<{ cleanup: CleanupReport; outcomes: OutcomeCounts | null; closeMs: number }> {
@@ -300,7 +311,7 @@ interface PacedFigures {
   callsAfterClose: number | null;
   /** Request ids consumed (`OutcomeStore`), after close. */
   outcomes: OutcomeCounts | null;
-  /** callsAfterClose − distinct requests consumed: calls made twice for one request (redeliveries). */
+  /** Calls the candidate took for a request it had already been called for (redeliveries), counted at the sim by request id. */
   duplicateCalls: number | null;
   process: ProcessLoad | null;
   /** replay.close(): lets the calls that already booked a slot finish. */
@@ -447,8 +458,8 @@ async function runPaced(spec: PacedSpec, context: Context): Promise<PacedFigures
       figures.cleanup = closed.cleanup;
       figures.outcomes = closed.outcomes;
       figures.closeMs = closed.closeMs;
-      if (figures.callsAfterClose !== null && figures.outcomes !== null) figures.duplicateCalls = figures.callsAfterClose - figures.outcomes.consumed;
-      if ((figures.duplicateCalls ?? 0) > 0) log(`${tag}: ${figures.duplicateCalls} calls were made twice for the same request (${figures.callsAfterClose} calls for ${figures.outcomes?.consumed ?? '?'} requests consumed)`);
+      figures.duplicateCalls = [...stage.callsById.values()].reduce((sum, calls) => sum + calls - 1, 0);
+      if (figures.duplicateCalls > 0) log(`${tag}: ${figures.duplicateCalls} calls were made again for a request already called (${figures.callsAfterClose} calls for ${stage.callsById.size} requests)`);
     }
   }
   return figures;

@@ -105,4 +105,37 @@ describe('shared concurrency slots', () => {
     await release();
     assert.equal(await redis.zcard(`${key}:inflight`), 0);
   });
+
+  it('pace at any rate (an interval that is not a whole millisecond), give the slot back when a wait is abandoned, and hold off for a Retry-After', async (t) => {
+    const { RateLimiter } = await import('@shadow-replay/platform');
+    const { redis, prefix } = scopeRedis(t);
+    const key = `${prefix}:rate:pace`;
+    const limiter = new RateLimiter({ redis, key, limits: { rps: 6, concurrency: 1 } });
+    const started = Date.now();
+    for (let i = 0; i < 4; i++) await (await limiter.acquire(1))();
+    // Slots at 0, 1/6, 2/6 and 3/6 s.
+    assert.ok(Date.now() - started >= 480, `four calls at 6/s took ${Date.now() - started} ms`);
+    const held = await limiter.acquire(1);
+    const abandon = new AbortController();
+    const waiting = limiter.acquire(1, abandon.signal);
+    abandon.abort(new Error('handed over'));
+    await assert.rejects(waiting, /handed over/u);
+    await held();
+    assert.equal(await redis.zcard(`${key}:inflight`), 0, 'no slot left behind by the abandoned wait');
+    // A paced wait abandoned after the slot was taken gives it back too.
+    limiter.setRps(0.5);
+    await (await limiter.acquire(1))();
+    const paced = new AbortController();
+    const pacedWait = limiter.acquire(1, paced.signal);
+    await waitFor(async () => (await redis.zcard(`${key}:inflight`)) === 1, { timeoutMs: 2_000, what: 'the paced wait to hold its slot' });
+    paced.abort(new Error('stopping'));
+    await assert.rejects(pacedWait, /stopping/u);
+    assert.equal(await redis.zcard(`${key}:inflight`), 0);
+    // Retry-After for the whole arm: nothing is booked sooner.
+    limiter.setRps(1000);
+    await limiter.holdOff(400);
+    const heldFrom = Date.now();
+    await (await limiter.acquire(1))();
+    assert.ok(Date.now() - heldFrom >= 390, `the next call waited ${Date.now() - heldFrom} ms of a 400 ms hold-off`);
+  });
 });

@@ -14,7 +14,9 @@ function pair(experimentId: string, requestId: string, candidate: ResponseEvent)
 
 describe('the evaluator', () => {
   it('publishes one EvaluationRecord per pair keyed by experiment/request/arm and settles it as evaluated; a pair that can never evaluate is eval_failed', async (t) => {
-    const scope = testScope(t, (id) => ({ experiment: { id: `exp-${id}`, candidates: [{ name: 'cand', baseUrl: 'http://127.0.0.1:1', prices: { inputPerMillion: 1, outputPerMillion: 2 } }] } }));
+    const scope = testScope(t, (id) => ({
+      experiment: { id: `exp-${id}`, candidates: [{ name: 'cand', baseUrl: 'http://127.0.0.1:1', prices: { inputPerMillion: 1, outputPerMillion: 2 } }], slices: { tenantHeader: 'x-org' } },
+    }));
     const experimentId = scope.config.experiment?.id ?? '';
     const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
     for (const id of ['good', 'mismatch']) await outcomes.consume(experimentId, 'cand', id);
@@ -23,7 +25,9 @@ describe('the evaluator', () => {
     await evaluator.start();
     const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
     t.after(() => queue.close());
-    await queue.add('pair', pair(experimentId, 'good', responseEvent('good', 'cand', { content: 'hello world', e2eMs: 130, experimentId })), { jobId: pairJobId(experimentId, 'good', 'cand'), attempts: 3 });
+    // Replay copies the request's route, model, tenant and published headers onto the candidate's answer.
+    const origin = { route: '/v1/chat/completions', model: 'llama-3.1-70b', tenant: 'from-event', headers: { 'x-org': 'acme' } };
+    await queue.add('pair', pair(experimentId, 'good', { ...responseEvent('good', 'cand', { content: 'hello world', e2eMs: 130, experimentId }), origin }), { jobId: pairJobId(experimentId, 'good', 'cand'), attempts: 3 });
     // The candidate side belongs to another request: poison, not worth a retry.
     await queue.add('pair', pair(experimentId, 'mismatch', responseEvent('other', 'cand', { content: 'x', e2eMs: 10, experimentId })), { jobId: pairJobId(experimentId, 'mismatch', 'cand'), attempts: 3 });
 
@@ -47,6 +51,7 @@ describe('the evaluator', () => {
     assert.equal(record.comparison.normalizedMatch, true, 'whitespace and case are normalized');
     assert.equal(record.candidate.costUsd, (4 * 1 + 3 * 2) / 1e6);
     assert.equal(record.stable.costUsd, null, 'no stable prices configured');
+    assert.deepEqual([record.route, record.model, record.tenant], ['/v1/chat/completions', 'llama-3.1-70b', 'acme'], 'slice keys, the tenant from the configured header');
     assert.equal(await outcomes.state(experimentId, 'cand', 'mismatch'), Outcome.evalFailed);
   });
 });

@@ -59,7 +59,17 @@ describe('the pipeline end to end on real Kafka and Redis', () => {
     assertExactlyOnce(idsOf(await scope.read(topics.requests), RequestEventSchema), traffic.requestIds, 'request events');
     assertExactlyOnce(idsOf(await scope.read(topics.stableResponses), ResponseEventSchema), traffic.requestIds, 'stable responses');
     assertExactlyOnce(idsOf(await scope.read(topics.candidateResponses), ResponseEventSchema), traffic.requestIds, 'candidate responses');
-    assertExactlyOnce(idsOf(await scope.read(topics.evaluations), EvaluationRecordSchema), traffic.requestIds, 'evaluation records');
+    const evaluations = await scope.read(topics.evaluations);
+    assertExactlyOnce(idsOf(evaluations, EvaluationRecordSchema), traffic.requestIds, 'evaluation records');
+    // The live request's route and tenant travel with the candidate answer into each record (report slices).
+    const tenants = new Set<string>();
+    for (const record of evaluations) {
+      const decoded = decodeEvent(EvaluationRecordSchema, record.value);
+      assert.ok(decoded.ok);
+      assert.equal(decoded.value.route, '/v1/chat/completions');
+      tenants.add(decoded.value.tenant ?? 'none');
+    }
+    assert.deepEqual([...tenants].sort(), ['tenant-0', 'tenant-1', 'tenant-2'], 'tenants from the x-tenant-id header the gateway published');
 
     const report = await buildExperimentReport({
       experimentId,

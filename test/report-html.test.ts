@@ -75,7 +75,11 @@ function experimentReport(): Report {
           requestId,
           arm,
           stable: response('stable', requestId, ANSWERS[i % 4]!, stableE2e, stableTtft),
-          candidate: response(arm, requestId, i % 9 === 0 ? REWRITES[i % 4]! : ANSWERS[i % 4]!, stableE2e * Math.exp(slowdown + 0.1 * normal()), stableTtft * Math.exp(slowdown + 0.1 * normal())),
+          candidate: {
+            ...response(arm, requestId, i % 9 === 0 ? REWRITES[i % 4]! : ANSWERS[i % 4]!, stableE2e * Math.exp(slowdown + 0.1 * normal()), stableTtft * Math.exp(slowdown + 0.1 * normal())),
+            // Three tenants, and a trial tenant too small to decide anything on.
+            origin: { route: '/v1/chat/completions', model: 'llama-3.1-70b', headers: { 'x-tenant-id': i < 12 ? 'trial-co' : `tenant-${i % 3}` } },
+          },
           sources: { stable: { topic: 's', partition: 0, offset: String(i) }, candidate: { topic: 'c', partition: 0, offset: String(i) } },
           prices: { stable: { inputPerMillion: 0.6, outputPerMillion: 0.8 }, candidate: { inputPerMillion: 0.3, outputPerMillion: 0.4 } },
           evaluatorVersion: 'report-html-test',
@@ -281,6 +285,8 @@ describe('the HTML report in headless Chromium', () => {
       }
       assert.match(dom, new RegExp(`data-plot="arm-${arm}-judge"[^>]*>[\\s\\S]*?judge not run`));
     }
+    assert.equal(dom.match(/<caption>By tenant<\/caption>/g)?.length, 2, 'a tenant slice table per arm');
+    assert.equal(dom.match(/<tr class="small"><th scope="row"><code>trial-co<\/code> <span class="tag small">too small<\/span>/g)?.length, 2, 'the trial tenant is shown, marked too small');
     assert.doesNotMatch(dom, /<script/i, 'no script element');
     assert.doesNotMatch(dom, /<img/i, 'no image element');
     assert.ok(dom.includes('&lt;script&gt;document.title=\'pwned\'&lt;/script&gt;'), 'the hostile answer is text');

@@ -6,7 +6,10 @@
  *
  * Environment: FAULT_REQUESTS (default 5000), FAULT_SEED (reproduces a run's random moments),
  * FAULT_CONCURRENCY (user connections, default 16), FAULT_DRAIN_TIMEOUT_MS,
- * FAULT_LOG_LEVEL (the services' log level, default warn; logs of a failed case are kept).
+ * FAULT_LOG_LEVEL (the services' log level, default warn; logs of a failed case are kept);
+ * for `redis-restart`: FAULT_REDIS_SIGNAL (SIGTERM, the default, or SIGKILL), FAULT_REDIS_LOSE_S
+ * (with SIGKILL: seconds cut off the AOF's end, as an OS crash loses them) and FAULT_REDIS_AOF=no
+ * (a Redis without persistence) — the last two are experiments that show what breaks.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /** Valid v1 events for tests that write straight to the topics or the queue. */
 import type { RequestEvent, ResponseEvent } from '@shadow-replay/contracts';
 
-export function requestEvent(requestId: string, options: { occurredAt?: number; body?: Partial<RequestEvent['body']> } = {}): RequestEvent {
+export function requestEvent(requestId: string, options: { occurredAt?: number; body?: Partial<RequestEvent['body']>; tenant?: string } = {}): RequestEvent {
   return {
     schemaVersion: 1,
     requestId,
@@ -10,6 +10,7 @@ export function requestEvent(requestId: string, options: { occurredAt?: number; 
     sampling: { rate: 1, key: null, sampled: true },
     body: { model: 'sim', messages: [{ role: 'user', content: `question ${requestId}` }], ...options.body },
     headers: {},
+    ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
   };
 }
 

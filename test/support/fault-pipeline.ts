@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { EvaluationRecordSchema, OUTCOMES, PENDING, RequestEventSchema, decodeEvent, evaluationKey, type Outcome } from '@shadow-replay/contracts';
 import { buildExperimentReport, sendTraffic, type TrafficResult } from '@shadow-replay/cli';
-import { OutcomeStore, ensureTopics, silentLogger, waitFor, type OutcomeCounts } from '@shadow-replay/platform';
+import { OutcomeStore, createRedis, ensureTopics, silentLogger, waitFor, type OutcomeCounts } from '@shadow-replay/platform';
 import { createSimServer, mulberry32, type SimProfilePatch, type SimServer } from '@shadow-replay/sim';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { testScope, type TestScope } from './harness.js';
 import { ServiceName, ServiceProcess, freePort, httpGet } from './service-process.js';
@@ -61,6 +62,11 @@ export interface FaultPipelineOptions {
   candidateConfig?: Record<string, unknown>;
   /** Puts something (a fault-injecting proxy) between replay and the candidate model. */
   wrapCandidate?: (modelUrl: string) => Promise<{ url: string; close(): Promise<void> }>;
+  /**
+   * A Redis of the case's own for everything of the pipeline (join state, outcomes, BullMQ,
+   * limiters) and for the case's observations, instead of the shared one.
+   */
+  redisUrl?: string;
 }
 
 export interface GatewayPublishCounts {
@@ -120,7 +126,7 @@ export class FaultPipeline {
   static async start(t: TestContext, options: FaultPipelineOptions = {}): Promise<FaultPipeline> {
     // after() hooks run in the order they were registered: this one, registered before
     // testScope's, stops the processes and models before their topics and keys are deleted.
-    const made: { pipeline?: FaultPipeline } = {};
+    const made: { pipeline?: FaultPipeline; redis?: Redis } = {};
     const started: ServiceProcess[] = [];
     const sims: Array<{ close(): Promise<void> }> = [];
     t.after(async () => {
@@ -129,6 +135,7 @@ export class FaultPipeline {
       const pipeline = made.pipeline;
       if (pipeline === undefined) return;
       await pipeline.#queue.close().catch(() => undefined);
+      await made.redis?.quit().catch(() => undefined);
       if (pipeline.#passed) rmSync(pipeline.logDir, { recursive: true, force: true });
       else t.diagnostic(`service logs kept in ${pipeline.logDir}`);
     });
@@ -143,7 +150,7 @@ export class FaultPipeline {
       candidateUrl = wrapper.url;
     }
     const ports = { gateway: await freePort(), replay: await freePort(), join: await freePort(), evaluator: await freePort() };
-    const scope = testScope(t, (id) => ({
+    const sharedScope = testScope(t, (id) => ({
       gateway: { listen: { port: ports.gateway }, stable: { name: 'stable', baseUrl: stable.url } },
       experiment: {
         id: `exp-${id}`,
@@ -154,6 +161,11 @@ export class FaultPipeline {
       join: { listen: { port: ports.join }, sweepIntervalMs: 200 },
       evaluator: { listen: { port: ports.evaluator } },
     }));
+    let scope = sharedScope;
+    if (options.redisUrl !== undefined) {
+      made.redis = createRedis(options.redisUrl, `${sharedScope.id}-faults`);
+      scope = { ...sharedScope, redis: made.redis, env: { ...sharedScope.env, REDIS_URL: options.redisUrl } };
+    }
     const logDir = join(tmpdir(), 'shadow-replay-faults', scope.id);
     mkdirSync(logDir, { recursive: true });
     const configFile = join(logDir, 'config.yaml');

@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@shadow-replay/platform';
 import { request } from 'undici';
@@ -33,6 +34,22 @@ export async function httpGet(url: string, timeoutMs = 2_000): Promise<{ status:
   } catch {
     return { status: 0, text: '' };
   }
+}
+
+/**
+ * Sum of the series of `name` in a service's `/metrics` whose labels include `labels`
+ * (0 when none matches, or when the service does not answer).
+ */
+export async function scrapeMetric(serviceUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { text } = await httpGet(`${serviceUrl}/metrics`);
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (match === null || match[1] !== name) continue;
+    const found = new Map([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((label) => [label[1], label[2]]));
+    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) total += Number(match[3]);
+  }
+  return total;
 }
 
 export interface ServiceProcessOptions {
@@ -201,5 +218,107 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+export interface RedisServerOptions {
+  /** Loopback port; the same on every restart. */
+  port: number;
+  /** The data directory: the append-only file lives here and is reloaded on every start. */
+  dir: string;
+  /** Where the server's own log goes (appended on every start). */
+  logFile: string;
+  /** @defaultValue `everysec` */
+  appendfsync?: 'always' | 'everysec' | 'no';
+  /** Off: no persistence at all (no AOF, no snapshots), so a restart starts empty. @defaultValue true */
+  appendonly?: boolean;
+}
+
+/**
+ * A private `redis-server` with the append-only file on (and no RDB snapshots), which a fault
+ * case can stop with SIGTERM (Redis fsyncs the AOF and exits) or SIGKILL (writes not yet
+ * fsynced are lost) and start again on the same port and data directory.
+ */
+export class RedisServerProcess {
+  readonly #options: RedisServerOptions;
+  #child: ChildProcess | undefined;
+  #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  /** Starts after the first one. */
+  restarts = 0;
+
+  constructor(options: RedisServerOptions) {
+    this.#options = options;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.#options.port}`;
+  }
+
+  get alive(): boolean {
+    const child = this.#child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Spawns the server and resolves once it has loaded its data and answers PING. */
+  async start(timeoutMs = 60_000): Promise<void> {
+    if (this.alive) throw new Error('redis-server is already running');
+    if (this.#child !== undefined) this.restarts++;
+    const log = openSync(this.#options.logFile, 'a');
+    // Timestamp annotations in the AOF let a case cut off its last seconds, as an OS crash would.
+    const args = ['--port', String(this.#options.port), '--bind', '127.0.0.1', '--dir', this.#options.dir, '--appendonly', this.#options.appendonly === false ? 'no' : 'yes', '--appendfsync', this.#options.appendfsync ?? 'everysec', '--aof-timestamp-enabled', 'yes', '--save', ''];
+    const child = spawn('redis-server', args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await waitFor(async () => (await this.#ping()) || !this.alive, { timeoutMs, intervalMs: 50, what: `redis-server on port ${this.#options.port} to load its data; log: ${this.#options.logFile}` });
+    if (!this.alive) throw new Error(`redis-server exited while starting; log: ${this.#options.logFile}`);
+  }
+
+  /** Sends `signal` and waits until the server is gone. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    if (!this.alive || this.#exited === undefined) throw new Error('redis-server is not running');
+    this.#child?.kill(signal);
+    await withDeadline(this.#exited, 30_000, `redis-server to exit after ${signal}`);
+  }
+
+  /** Last resort at test end. */
+  destroy(): void {
+    if (this.alive) this.#child?.kill('SIGKILL');
+  }
+
+  /**
+   * With the server stopped, drops every write after `epochSeconds` from the AOF
+   * (`redis-check-aof --truncate-to-timestamp`): what an OS crash loses of writes the kernel
+   * had not yet put on disk. Returns the tool's output.
+   */
+  async truncateAof(epochSeconds: number): Promise<string> {
+    if (this.alive) throw new Error('stop redis-server before truncating its AOF');
+    const manifest = join(this.#options.dir, 'appendonlydir', 'appendonly.aof.manifest');
+    const tool = spawn('redis-check-aof', ['--truncate-to-timestamp', String(epochSeconds), manifest], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    tool.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    tool.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => tool.once('exit', resolve));
+    if (code !== 0) throw new Error(`redis-check-aof exited ${code}: ${output}`);
+    return output.trim();
+  }
+
+  /** True when the server answers PING with PONG (not while it is still loading the AOF). */
+  #ping(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port: this.#options.port });
+      let reply = '';
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(1_000, () => done(false));
+      socket.once('error', () => done(false));
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.on('data', (chunk: Buffer) => {
+        reply += chunk.toString();
+        if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      });
+    });
   }
 }

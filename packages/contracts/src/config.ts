@@ -78,8 +78,44 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       concurrency: z.number().int().min(1).max(10_000).default(8),
       /** Output tokens assumed for a request without max_tokens, for the tokens/min limit and budgets. */
       expectedOutputTokens: z.number().int().positive().default(256),
+      /**
+       * Adaptive pacing: `rps` becomes the ceiling; the pace is cut when the candidate pushes back
+       * (429, 5xx, timeouts, latency above the target) and recovers slowly while it does not.
+       * Shared by every replay instance through Redis. Absent = fixed pace.
+       */
+      adaptive: z
+        .object({
+          /** The pace never goes below this. */
+          minRps: z.number().positive().default(0.2),
+          /** Pace at the start of the experiment; default the ceiling (`rps`). */
+          startRps: z.number().positive().optional(),
+          /** A call slower than this (by `latencyMetric`) counts as push-back; absent = latency is ignored. */
+          targetLatencyMs: z.number().int().positive().optional(),
+          latencyMetric: z.enum(['ttft', 'e2e']).default('ttft'),
+          /** Multiplier applied on push-back (0.5 halves the pace). */
+          decreaseFactor: z.number().gt(0).lt(1).default(0.5),
+          /** After a cut, further push-back within this is the same episode and does not cut again. */
+          cooldownMs: z.number().int().min(0).default(2_000),
+          /** Requests/s added per `increaseEveryMs` of calls without push-back; default 5% of the ceiling. */
+          increaseRps: z.number().positive().optional(),
+          increaseEveryMs: z.number().int().positive().default(2_000),
+        })
+        .strict()
+        .optional(),
     })
     .strict()
+    .superRefine((rate, ctx) => {
+      if (rate.adaptive === undefined) return;
+      if (rate.rps === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['rps'], message: 'required with adaptive pacing: it is the ceiling the pace recovers to' });
+        return;
+      }
+      if (rate.adaptive.minRps > rate.rps) ctx.addIssue({ code: 'custom', path: ['adaptive', 'minRps'], message: `must be <= rps (${rate.rps})` });
+      const start = rate.adaptive.startRps;
+      if (start !== undefined && (start > rate.rps || start < rate.adaptive.minRps)) {
+        ctx.addIssue({ code: 'custom', path: ['adaptive', 'startRps'], message: `must be between minRps (${rate.adaptive.minRps}) and rps (${rate.rps})` });
+      }
+    })
     .prefault({}),
   retry: z
     .object({
@@ -139,7 +175,16 @@ export const ExperimentConfigSchema = z
     input: InputAdapterConfigSchema.prefault({ kind: 'native' }),
     /** Fraction of consumed requests replayed; the rest are `sampled_out`. */
     sampling: z.object({ rate: z.number().min(0).max(1).default(1) }).strict().prefault({}),
-    filters: z.object({ routes: z.array(z.string()).optional(), models: z.array(z.string()).optional() }).strict().prefault({}),
+    /** Only requests matching every filter given are replayed; the rest are counted `filtered`. */
+    filters: z
+      .object({
+        routes: z.array(z.string()).optional(),
+        models: z.array(z.string()).optional(),
+        /** Matched against the request event's `tenant` (the gateway reads it from `x-tenant-id`). */
+        tenants: z.array(z.string()).optional(),
+      })
+      .strict()
+      .prefault({}),
     candidates: z
       .array(CandidateConfigSchema)
       .min(1)
@@ -183,6 +228,23 @@ export const ExperimentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** How the report slices each arm's pairs (by route, model and tenant). */
+    slices: z
+      .object({
+        /**
+         * The request header naming the tenant, looked up among the headers the gateway published
+         * (so it must be in `gateway.headerAllowlist`); a request without it falls back to the
+         * request event's own `tenant`. @defaultValue `x-tenant-id` (DEFAULT_TENANT_HEADER)
+         */
+        tenantHeader: z
+          .string()
+          .toLowerCase()
+          .min(1)
+          .refine((name) => !SECRET_HEADERS.includes(name), 'a credential header is never published')
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     /** LLM-as-judge, pairwise and position-swapped (DESIGN §4). Absent: no judge calls. */
     judge: z
       .object({
@@ -203,6 +265,9 @@ export const ExperimentConfigSchema = z
   })
   .strict();
 export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;
+
+/** The header the tenant is read from when `experiment.slices.tenantHeader` is not set. */
+export const DEFAULT_TENANT_HEADER = 'x-tenant-id';
 
 /** Headers that carry credentials; they are never published, whatever the allowlist says. */
 export const SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'openai-api-key'];
@@ -273,8 +338,35 @@ export const GatewayConfigSchema = z
 
 const serviceListen = (defaultPort: number) => z.object({ listen: HttpListenSchema.prefault({ port: defaultPort }) });
 
-export const ReplayConfigSchema = serviceListen(9101).extend({ batchConcurrency: z.number().int().min(1).default(64) }).strict().prefault({});
-export const JoinConfigSchema = serviceListen(9102).extend({ sweepIntervalMs: z.number().int().positive().default(1_000) }).strict().prefault({});
+export const ReplayConfigSchema = serviceListen(9101)
+  .extend({
+    /** Records of one fetched batch handled at once (each waits for its arm's pace). */
+    batchConcurrency: z.number().int().min(1).default(64),
+    /**
+     * Bytes fetched per partition at once. Paced work is slow per record: small fetches keep
+     * what a rebalance or a stop finds taken-but-not-done small. (A larger record still comes whole.)
+     */
+    maxBytesPerPartition: z.number().int().min(1024).default(131_072),
+  })
+  .strict()
+  .prefault({});
+export const JoinConfigSchema = serviceListen(9102)
+  .extend({
+    sweepIntervalMs: z.number().int().positive().default(1_000),
+    /**
+     * Largest response event (bytes as read from Kafka) the join keeps for a pair. A pair with a
+     * larger side is not paired: the candidate record is dead-lettered as `too_large` and the
+     * request counted `dead_letter`. Bounds the Redis memory of a waiting pair and of its job.
+     */
+    maxPayloadBytes: z.number().int().min(1024).default(1024 * 1024),
+    /**
+     * How long a pair whose window expired is remembered, so that a side arriving afterwards is
+     * dead-lettered as `late_arrival` (never paired, never counted twice) instead of starting a new wait.
+     */
+    lateArrivalTtlMs: z.number().int().positive().default(24 * 3600_000),
+  })
+  .strict()
+  .prefault({});
 export const EvaluatorConfigSchema = serviceListen(9103).extend({ concurrency: z.number().int().min(1).default(16), attempts: z.number().int().min(1).default(3) }).strict().prefault({});
 
 /** The whole configuration file (DESIGN §6). Addresses and secrets come from the environment. */
@@ -288,7 +380,17 @@ export const ShadowConfigSchema = z
     join: JoinConfigSchema,
     evaluator: EvaluatorConfigSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // Checked only when set explicitly: the default must not break a gateway that publishes no tenant.
+    const tenantHeader = config.experiment?.slices.tenantHeader;
+    if (tenantHeader === undefined || config.gateway === undefined || config.gateway.headerAllowlist.includes(tenantHeader)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['experiment', 'slices', 'tenantHeader'],
+      message: `${tenantHeader} is not in gateway.headerAllowlist, so the gateway never publishes it; add it there or choose a published header`,
+    });
+  });
 export type ShadowConfig = z.infer<typeof ShadowConfigSchema>;
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 export type TopicsConfig = z.infer<typeof TopicsConfigSchema>;

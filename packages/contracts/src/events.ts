@@ -102,6 +102,31 @@ export const ResponseErrorSchema = z.object({
 });
 export type ResponseError = z.infer<typeof ResponseErrorSchema>;
 
+/**
+ * What the RequestEvent said about the request an answer belongs to, copied onto the answer so
+ * that the join and the evaluator, which read only ResponseEvents, can slice the report by
+ * route, model and tenant. `headers` are the allowlisted headers the gateway published, never
+ * credentials.
+ */
+export const RequestOriginSchema = z.object({
+  route: z.string().min(1),
+  /** The model the client asked for (the request body's `model`), before any candidate override. */
+  model: z.string().optional(),
+  tenant: z.string().optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+export type RequestOrigin = z.infer<typeof RequestOriginSchema>;
+
+/** The {@link RequestOrigin} of a request event, for the ResponseEvents answering it. */
+export function requestOrigin(event: RequestEvent): RequestOrigin {
+  return {
+    route: event.route,
+    ...(event.body.model === undefined ? {} : { model: event.body.model }),
+    ...(event.tenant === undefined ? {} : { tenant: event.tenant }),
+    headers: event.headers,
+  };
+}
+
 export const ResponseEventSchema = z.object({
   schemaVersion: z.literal(1),
   requestId: id,
@@ -121,6 +146,8 @@ export const ResponseEventSchema = z.object({
   request: ChatRequestSchema.optional(),
   /** Hash of the candidate's configuration, for provenance. */
   configHash: z.string().optional(),
+  /** The request's route, model, tenant and published headers; absent from events written before it existed. */
+  origin: RequestOriginSchema.optional(),
 });
 export type ResponseEvent = z.infer<typeof ResponseEventSchema>;
 
@@ -177,6 +204,10 @@ export const EvaluationRecordSchema = z.object({
   }),
   comparison: ComparisonSchema,
   judge: z.looseObject({ verdict: z.string() }).nullable(),
+  /** The request's route, requested model and tenant, for the report's slices; absent when the pair did not carry them. */
+  route: z.string().optional(),
+  model: z.string().optional(),
+  tenant: z.string().optional(),
   provenance: z.object({
     sources: z.object({ stable: SourceOffsetSchema, candidate: SourceOffsetSchema }),
     candidateConfigHash: z.string().nullable(),

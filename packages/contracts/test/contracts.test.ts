@@ -6,10 +6,13 @@ import {
   ERROR_CODE_FORMAT,
   RequestEventSchema,
   ResponseEventSchema,
+  ShadowConfigSchema,
   deadLetterMessage,
   decodeEvent,
   evaluationKey,
   pairJobId,
+  requestOrigin,
+  type RequestEvent,
 } from '../src/index.js';
 
 const request = {
@@ -97,5 +100,58 @@ describe('error codes', () => {
       assert.match(code, ERROR_CODE_FORMAT);
       assert.ok(code.startsWith('CONTRACTS_'));
     }
+  });
+});
+
+describe('request origin on answers (for the report slices)', () => {
+  const response = {
+    schemaVersion: 1,
+    requestId: 'req-1',
+    experimentId: 'exp',
+    arm: 'cand',
+    occurredAt: 1_700_000_000_000,
+    endpoint: { name: 'cand', model: null },
+    outcome: 'ok',
+    status: 200,
+    error: null,
+    response: null,
+    usage: null,
+    timing: { sentAt: 1_700_000_000_000, ttftMs: null, e2eMs: 5, tpotMs: null, itl: null, outputTokensPerSec: null },
+    streamed: false,
+  };
+
+  it('copies route, requested model, tenant and published headers, and survives decoding', () => {
+    const event: RequestEvent = RequestEventSchema.parse({ ...request, tenant: 'acme' });
+    const origin = requestOrigin(event);
+    assert.deepEqual(origin, { route: '/v1/chat/completions', model: 'm', tenant: 'acme', headers: { 'user-agent': 'test' } });
+    const decoded = decodeEvent(ResponseEventSchema, JSON.stringify({ ...response, origin }));
+    assert.equal(decoded.ok && decoded.value.origin?.tenant, 'acme');
+    const older = decodeEvent(ResponseEventSchema, JSON.stringify(response));
+    assert.ok(older.ok && older.value.origin === undefined, 'an answer without origin is still valid');
+  });
+});
+
+describe('experiment.slices configuration', () => {
+  const config = (tenantHeader: string | undefined, headerAllowlist?: string[]) =>
+    ShadowConfigSchema.safeParse({
+      gateway: { stable: { name: 'live', baseUrl: 'http://127.0.0.1:8000' }, ...(headerAllowlist === undefined ? {} : { headerAllowlist }) },
+      experiment: { id: 'exp', candidates: [{ name: 'c', baseUrl: 'http://127.0.0.1:8001' }], ...(tenantHeader === undefined ? {} : { slices: { tenantHeader } }) },
+    });
+
+  it('accepts a tenant header the gateway publishes, lower-cased, and no tenant header at all', () => {
+    const parsed = config('X-Org-Id', ['x-org-id']);
+    assert.ok(parsed.success);
+    assert.equal(parsed.data.experiment?.slices.tenantHeader, 'x-org-id');
+    assert.ok(config(undefined, ['user-agent']).success, 'the default is not checked against the allowlist');
+  });
+
+  it('refuses a tenant header the gateway never publishes, naming the field', () => {
+    const parsed = config('x-org-id', ['user-agent', 'x-tenant-id']);
+    assert.ok(!parsed.success);
+    assert.deepEqual(parsed.error.issues[0]?.path, ['experiment', 'slices', 'tenantHeader']);
+    assert.match(parsed.error.issues[0]?.message ?? '', /x-org-id is not in gateway\.headerAllowlist/);
+    const secret = config('authorization');
+    assert.ok(!secret.success);
+    assert.match(secret.error.issues[0]?.message ?? '', /credential header/);
   });
 });

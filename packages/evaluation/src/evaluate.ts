@@ -3,6 +3,7 @@ import { answerExcerpts } from './answer-excerpts.js';
 import { compareResponses } from './compare.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { sideFigures, type Prices } from './figures.js';
+import { pairOrigin } from './pair-origin.js';
 
 /** Everything needed to evaluate one joined pair. */
 export interface EvaluatePairInput {
@@ -19,6 +20,11 @@ export interface EvaluatePairInput {
   /** Prices per side; a side without prices gets a null cost. */
   prices?: { stable?: Prices; candidate?: Prices };
   evaluatorVersion: string;
+  /**
+   * The published request header that names the tenant (`experiment.slices.tenantHeader`).
+   * @defaultValue `x-tenant-id`
+   */
+  tenantHeader?: string;
   /** Evaluation time, ms since the epoch (injected so the result is deterministic). */
   now: number;
 }
@@ -26,7 +32,8 @@ export interface EvaluatePairInput {
 /**
  * Builds the EvaluationRecord of one pair: figures of both sides, paired deltas
  * (candidate − stable; the TTFT delta is null when either side has no TTFT), the comparison
- * metrics and provenance. The judge verdict is null until the judge exists. `comparison.excerpts`
+ * metrics and provenance, and the request's route, model and tenant for the report's slices
+ * (see {@link pairOrigin}). The judge verdict is null; the evaluator adds it. `comparison.excerpts`
  * carries the beginning of both answers for the report's worst pairs and the pairs export (see
  * {@link answerExcerpts}).
  *
@@ -59,6 +66,7 @@ export function evaluatePair(input: EvaluatePairInput): EvaluationRecord {
     },
     comparison: { ...compareResponses(stable, candidate), excerpts: answerExcerpts(stable, candidate) },
     judge: null,
+    ...pairOrigin(stable, candidate, input.tenantHeader),
     provenance: {
       sources: input.sources,
       candidateConfigHash: input.candidateConfigHash === undefined ? (candidate.configHash ?? null) : input.candidateConfigHash,

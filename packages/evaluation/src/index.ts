@@ -14,6 +14,8 @@ export * from './conservation.js';
 export * from './verdict.js';
 export * from './report-schema.js';
 export * from './report.js';
+export * from './slices.js';
+export * from './pair-origin.js';
 export * from './render-markdown.js';
 export * from './answer-excerpts.js';
 export * from './report-samples.js';

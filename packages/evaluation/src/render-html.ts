@@ -4,14 +4,15 @@ import { formatCount, formatMs, formatPercent, formatPp, formatRatio, formatSign
 import { escapeHtml as esc } from './html-escape.js';
 import { PlotColor, barChart, cdfPlot, histogramPlot, intervalPlot, unavailablePlot, type Bar, type IntervalPoint, type IntervalRow } from './html-plots.js';
 import { wilsonInterval } from './intervals.js';
-import type { ArmReport, Interval, Proportion, Report, Sample, WorstPair } from './report-schema.js';
+import type { ArmReport, ArmSlices, Interval, Proportion, Report, Sample, Slice, SliceDimension, WorstPair } from './report-schema.js';
 import { DiffKind, diffSide, wordDiff } from './text-diff.js';
 
 /**
  * Renders a report as one self-contained HTML page for a release manager, read top-down: the
  * conservation table first, an overview of the verdicts, then per arm its verdict and reasons,
  * latency CDFs and delta histograms, outcome counts, the judge, quality rates with their
- * intervals, errors, tokens and cost, and the worst pairs side by side with a word diff.
+ * intervals, errors, tokens and cost, its slices by route, model and tenant, and the worst pairs
+ * side by side with a word diff.
  *
  * The page loads nothing: CSS is inline, plots are inline SVG drawn here, there is no script,
  * and a Content-Security-Policy of `default-src 'none'` stops the browser from fetching even if
@@ -134,6 +135,7 @@ ${latencyBlock(arm, id)}
 ${outcomesAndJudgeBlock(arm, id)}
 ${qualityBlock(arm, id)}
 ${errorsAndCostBlock(arm)}
+${slicesBlock(arm)}
 ${worstPairsBlock(arm)}
 </section>`;
 }
@@ -362,6 +364,47 @@ function errorsAndCostBlock(arm: ArmReport): string {
 </div>`;
 }
 
+const DIMENSION_TITLES: Record<SliceDimension, string> = { route: 'By route', model: 'By requested model', tenant: 'By tenant' };
+
+function slicesBlock(arm: ArmReport): string {
+  const intro = '<h3>Slices</h3>';
+  if (arm.slices === undefined) return `${intro}<p class="muted">This report carries no slices (built before they were recorded).</p>`;
+  const { slices } = arm;
+  const tables = (['route', 'model', 'tenant'] as const).map((dimension) => sliceTable(slices, dimension));
+  return `${intro}
+<p class="lede">The arm’s pairs per route, requested model and tenant. Rows shaded and marked <span class="tag small">too small</span> have fewer than ${formatCount(slices.minSamples)} records: shown, but too few to decide anything, and without a bootstrap interval. Error rates count the slice’s evaluation records only (<code>candidate_error</code> outcomes are counted per arm, not per slice). At most ${formatCount(slices.maxValues)} values per dimension; the rest are folded into one row.</p>
+<div class="slices">
+${tables.join('\n')}
+</div>`;
+}
+
+function sliceTable(slices: ArmSlices, dimension: SliceDimension): string {
+  const list = slices[dimension];
+  if (list.every((slice) => slice.kind === 'missing')) {
+    return `<p class="muted slice-none"><strong>${DIMENSION_TITLES[dimension]}:</strong> no record carries a ${dimension}.</p>`;
+  }
+  const percent = (value: number) => formatPercent(value, 2);
+  const rows = list.map((slice) => {
+    const { errors, e2eDelta, judge } = slice;
+    const judgeCells =
+      judge.n === 0
+        ? '<td class="num muted">not run</td><td class="num">—</td>'
+        : `<td class="num">${formatPercent(judge.winRate)}<span class="ci block">${interval(judge.ci95, (value) => formatPercent(value))}</span></td><td class="num">${formatCount(judge.inconsistent)}<span class="ci block">of ${formatCount(judge.n)} judged</span></td>`;
+    return `<tr${slice.tooSmall ? ' class="small"' : ''}><th scope="row">${sliceLabel(slice, dimension)}${slice.tooSmall ? ' <span class="tag small">too small</span>' : ''}</th><td class="num">${formatCount(slice.records)}</td><td class="num">${formatPercent(errors.stable.rate, 2)}<span class="ci block">${interval(errors.stable.ci95, percent)}</span></td><td class="num">${formatPercent(errors.candidate.rate, 2)}<span class="ci block">${interval(errors.candidate.ci95, percent)}</span></td><td class="num">${formatSignedMs(e2eDelta.p50.value)}<span class="ci block">${interval(e2eDelta.p50.ci95, formatSignedMs)}</span></td><td class="num">${formatSignedMs(e2eDelta.p99.value)}<span class="ci block">${interval(e2eDelta.p99.ci95, formatSignedMs)}</span></td>${judgeCells}</tr>`;
+  });
+  return `<table class="data compact slice">
+<caption>${DIMENSION_TITLES[dimension]}</caption>
+<thead><tr><th>${dimension}</th><th class="num">records</th><th class="num">stable errors</th><th class="num">candidate errors</th><th class="num">E2E median Δ</th><th class="num">E2E p99 Δ</th><th class="num">judge win rate</th><th class="num">inconsistent</th></tr></thead>
+<tbody>${rows.join('')}</tbody>
+</table>`;
+}
+
+function sliceLabel(slice: Slice, dimension: SliceDimension): string {
+  if (slice.kind === 'other') return `<span class="muted">${formatCount(slice.values)} other ${dimension}s</span>`;
+  if (slice.kind === 'missing') return `<span class="muted">no ${dimension}</span>`;
+  return `<code>${esc(slice.value ?? '')}</code>`;
+}
+
 function worstPairsBlock(arm: ArmReport): string {
   const intro = `<h3>Worst pairs</h3>
 <p class="lede">The least similar answers and the largest slowdowns among pairs where both sides answered ok, side by side: <del>removed</del> words are only in the stable answer, <ins>added</ins> words only in the candidate’s. Answers are shown up to their first ${formatCount(MAX_EXCERPT_CODE_POINTS)} characters.</p>`;
@@ -535,6 +578,14 @@ svg.plot { display: block; width: 100%; height: auto; font-family: inherit; }
 .tag { padding: 1px 8px; border-radius: 4px; font-size: 12px; font-weight: 600; }
 .tag.least_similar { background: #ede9fe; color: #5b21b6; }
 .tag.slowest { background: #ffedd5; color: #9a3412; }
+.tag.small { background: #f3f4f6; color: var(--muted); font-weight: 600; }
+table.slice tr.small th, table.slice tr.small td { background: #fafafa; color: var(--muted); }
+table.slice tbody th { min-width: 15em; max-width: 26em; }
+table.slice { font-size: 13px; }
+table.slice th, table.slice td { padding-left: 6px; padding-right: 6px; }
+table.slice tbody th code { overflow-wrap: anywhere; }
+table.slice .tag.small { white-space: nowrap; }
+.slice-none { margin: 6px 0 12px; }
 .pair-texts { display: grid; grid-template-columns: 1fr 1fr; }
 .pair-texts.one { grid-template-columns: 1fr; }
 .pair-texts .side { padding: 8px 12px; min-width: 0; }

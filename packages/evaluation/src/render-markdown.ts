@@ -1,11 +1,11 @@
 import { OUTCOMES } from '@shadow-replay/contracts';
 import { formatCount, formatMs, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
-import type { ArmReport, Interval, Proportion, Report } from './report-schema.js';
+import type { ArmReport, ArmSlices, Interval, Proportion, Report, Slice, SliceDimension } from './report-schema.js';
 
 /**
  * Renders a report as Markdown: the conservation table first (a report whose counts do not
  * balance should be read with that in mind), then per arm its verdict, latency, paired deltas,
- * quality, errors, tokens and cost.
+ * quality, errors, tokens and cost, and its slices by route, model and tenant.
  */
 export function renderMarkdown(report: Report): string {
   const lines: string[] = [
@@ -172,7 +172,53 @@ function armSection(arm: ArmReport): string[] {
       ]),
       7,
     ),
+    ...(arm.slices === undefined ? [] : ['', ...slicesSection(arm.slices)]),
   ];
+}
+
+const DIMENSION_NAMES: Record<SliceDimension, string> = { route: 'Route', model: 'Model', tenant: 'Tenant' };
+
+function slicesSection(slices: ArmSlices): string[] {
+  const lines = [
+    '### Slices',
+    '',
+    `Per route, requested model and tenant. Slices with fewer than ${formatCount(slices.minSamples)} records are marked *too small*: shown, but too few to decide anything, and without a bootstrap interval. ` +
+      'Error rates count the slice’s evaluation records only (`candidate_error` outcomes are counted per arm).',
+  ];
+  for (const dimension of ['route', 'model', 'tenant'] as const) {
+    const list = slices[dimension];
+    lines.push('', `#### ${DIMENSION_NAMES[dimension]}`, '');
+    if (list.every((slice) => slice.kind === 'missing')) {
+      lines.push(`No record carries a ${dimension}.`);
+      continue;
+    }
+    lines.push(
+      ...table(
+        [dimension, 'sample', 'records', 'stable errors', 'candidate errors', 'E2E p50 Δ', 'p50 95% CI', 'E2E p99 Δ', 'p99 95% CI', 'judge win rate', 'judge 95% CI'],
+        list.map((slice) => [
+          sliceName(slice, dimension),
+          slice.tooSmall ? `too small (< ${formatCount(slices.minSamples)})` : 'ok',
+          formatCount(slice.records),
+          formatPercent(slice.errors.stable.rate, 2),
+          `${formatPercent(slice.errors.candidate.rate, 2)} ${interval(slice.errors.candidate.ci95, (value) => formatPercent(value, 2))}`,
+          formatSignedMs(slice.e2eDelta.p50.value),
+          interval(slice.e2eDelta.p50.ci95, formatSignedMs),
+          formatSignedMs(slice.e2eDelta.p99.value),
+          interval(slice.e2eDelta.p99.ci95, formatSignedMs),
+          slice.judge.n === 0 ? '—' : `${formatPercent(slice.judge.winRate)} (n ${formatCount(slice.judge.n)}, ${formatCount(slice.judge.inconsistent)} inconsistent)`,
+          interval(slice.judge.ci95, (value) => formatPercent(value)),
+        ]),
+        9,
+      ),
+    );
+  }
+  return lines;
+}
+
+function sliceName(slice: Slice, dimension: SliceDimension): string {
+  if (slice.kind === 'other') return `*${formatCount(slice.values)} other ${dimension}s*`;
+  if (slice.kind === 'missing') return `*no ${dimension}*`;
+  return `\`${cell(slice.value ?? '').replaceAll('`', "'")}\``;
 }
 
 /** A Markdown table; the last `numeric` columns are right-aligned. */

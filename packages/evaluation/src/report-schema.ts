@@ -161,6 +161,53 @@ export const JudgeSummarySchema = z.object({
   costUsd: z.number().nonnegative().nullable().optional(),
 });
 
+/** What a slice holds: one value of its dimension, the least frequent values folded together, or the pairs without a value. */
+export const SliceKind = { value: 'value', other: 'other', missing: 'missing' } as const;
+export type SliceKind = (typeof SliceKind)[keyof typeof SliceKind];
+
+/** The dimensions a report slices each arm by. */
+export const SliceDimension = { route: 'route', model: 'model', tenant: 'tenant' } as const;
+export type SliceDimension = (typeof SliceDimension)[keyof typeof SliceDimension];
+
+/**
+ * An arm's statistics over the pairs of one route, model or tenant. Error rates are over the
+ * slice's evaluation records only: `candidate_error` outcomes are counted per arm, not per
+ * request attribute, so they cannot be placed in a slice.
+ */
+export const SliceSchema = z.object({
+  kind: z.enum(SliceKind),
+  /** The dimension's value; null for `other` and `missing`. */
+  value: z.string().nullable(),
+  /** Distinct values in the slice: 1 for `value`, how many were folded for `other`, 0 for `missing`. */
+  values: count,
+  /** Evaluation records in the slice. */
+  records: count,
+  /** Fewer records than `minSamples`: shown, but too few to decide anything; no bootstrap interval is computed. */
+  tooSmall: z.boolean(),
+  errors: ErrorsSchema,
+  /**
+   * Median and p99 of the per-request E2E deltas (candidate − stable) over the pairs where both
+   * sides answered ok, with a paired bootstrap interval once there are at least `minSamples` pairs.
+   */
+  e2eDelta: z.object({ n: count, p50: EstimateSchema, p99: EstimateSchema }),
+  judge: JudgeSummarySchema,
+});
+export type Slice = z.infer<typeof SliceSchema>;
+
+/**
+ * An arm's pairs sliced by the request's route, requested model and tenant (each record carries
+ * them, see `EvaluationRecord.route`). Per dimension, slices are ordered by records, largest
+ * first: at most `maxValues` values, then `other` (the rest folded together) and `missing`.
+ */
+export const ArmSlicesSchema = z.object({
+  minSamples: count,
+  maxValues: count,
+  route: z.array(SliceSchema),
+  model: z.array(SliceSchema),
+  tenant: z.array(SliceSchema),
+});
+export type ArmSlices = z.infer<typeof ArmSlicesSchema>;
+
 export const VerdictSchema = z.object({
   status: z.enum(VerdictStatus),
   reasons: z.array(z.string()).min(1),
@@ -225,6 +272,8 @@ export const ArmReportSchema = z.object({
   samples: SamplesSchema.optional(),
   /** Up to ten pairs to read first (least similar, largest slowdown); absent from older reports. */
   worstPairs: z.array(WorstPairSchema).optional(),
+  /** The arm's statistics by route, model and tenant; absent from older reports. */
+  slices: ArmSlicesSchema.optional(),
 });
 export type ArmReport = z.infer<typeof ArmReportSchema>;
 

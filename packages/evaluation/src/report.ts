@@ -13,9 +13,12 @@ import { readComparisonExtra } from './comparison-extras.js';
 import { compareWithControl, type NoiseOptions } from './noise-floor.js';
 import { computeConservation, type OutcomeCounters } from './conservation.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
-import { Z_95, newcombeDiffInterval, wilsonInterval } from './intervals.js';
+import { errorRates } from './error-rates.js';
+import { Z_95, wilsonInterval } from './intervals.js';
+import { judgeSummary } from './judge-summary.js';
 import { deriveSeed } from './random.js';
 import { latencySamples, worstPairs } from './report-samples.js';
+import { DEFAULT_MAX_SLICE_VALUES, sliceArm } from './slices.js';
 import type { ArmConservation, ArmCounts, Estimate, Proportion, Report, Statistics } from './report-schema.js';
 import { mean, percentile, summarize } from './stats.js';
 import { compileVerdictOptions, decideVerdict, type ArmFigures, type CompiledVerdictOptions, type VerdictOptions } from './verdict.js';
@@ -48,6 +51,11 @@ export interface ReportOptions extends VerdictOptions {
   seed?: number;
   /** Resamples per bootstrap interval, at least 100. @defaultValue {@link DEFAULT_BOOTSTRAP_ITERATIONS} (2000) */
   bootstrapIterations?: number;
+  /**
+   * Values shown per slice dimension (route, model, tenant); the least frequent others are folded
+   * into one `other` slice. @defaultValue {@link DEFAULT_MAX_SLICE_VALUES} (20)
+   */
+  maxSliceValues?: number;
   /** The arm that asks the stable model again; its disagreement with stable is the noise floor. */
   controlArm?: string | undefined;
   noise?: NoiseOptions | undefined;
@@ -57,6 +65,7 @@ interface CompiledReportOptions {
   verdict: CompiledVerdictOptions;
   seed: number;
   iterations: number;
+  maxSliceValues: number;
 }
 
 const CONFIDENCE = 0.95;
@@ -78,12 +87,15 @@ const CONFIDENCE = 0.95;
  * records the methods and the seed. Records are put in request-id order first, so the report is
  * a pure function of the set of records, the counters and the options.
  *
+ * Each arm is also sliced by the records' route, requested model and tenant (`slices`, see
+ * {@link sliceArm}); a slice below `minSamples` records is shown and marked `tooSmall`.
+ *
  * Each arm also carries, for the HTML report, the per-request values behind its plots
  * (`samples`, thinned to `MAX_SAMPLE_VALUES` per series) and its `worstPairs`, with answer
  * excerpts when the records carry them (see `report-samples.ts`).
  *
- * Cost: each bootstrap is O(iterations · n) for n pairs (six per arm), about a second for
- * 2,000 resamples of 10⁵ pairs.
+ * Cost: each bootstrap is O(iterations · n) for n pairs (six per arm, and at most three more for
+ * the slices' E2E deltas), about a second for 2,000 resamples of 10⁵ pairs.
  *
  * @throws {@link EvaluationError} `EVAL_INVALID_INPUT` for an unreadable time, a window that
  *   ends before it starts, a record of another experiment or a malformed counter;
@@ -129,7 +141,14 @@ function withNoiseFloor(figures: ArmFigures[], controlArm: string | undefined, o
 }
 
 function compileReportOptions(options: ReportOptions): CompiledReportOptions {
-  const { seed = DEFAULT_BOOTSTRAP_SEED, bootstrapIterations: iterations = DEFAULT_BOOTSTRAP_ITERATIONS, controlArm: _control, noise: _noise, ...gates } = options;
+  const {
+    seed = DEFAULT_BOOTSTRAP_SEED,
+    bootstrapIterations: iterations = DEFAULT_BOOTSTRAP_ITERATIONS,
+    maxSliceValues = DEFAULT_MAX_SLICE_VALUES,
+    controlArm: _control,
+    noise: _noise,
+    ...gates
+  } = options;
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
     throw new EvaluationError(EvaluationErrorCode.invalidOptions, `report options: seed must be an integer in [0, 2^32) (got ${String(seed)})`);
   }
@@ -139,7 +158,10 @@ function compileReportOptions(options: ReportOptions): CompiledReportOptions {
       `report options: bootstrapIterations must be an integer >= ${MIN_BOOTSTRAP_ITERATIONS} (got ${String(iterations)})`,
     );
   }
-  return { verdict: compileVerdictOptions(gates), seed, iterations };
+  if (!Number.isSafeInteger(maxSliceValues) || maxSliceValues < 1) {
+    throw new EvaluationError(EvaluationErrorCode.invalidOptions, `report options: maxSliceValues must be an integer >= 1 (got ${String(maxSliceValues)})`);
+  }
+  return { verdict: compileVerdictOptions(gates), seed, iterations, maxSliceValues };
 }
 
 function statistics(options: CompiledReportOptions): Statistics {
@@ -169,6 +191,11 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
   const candidateErrorOutcomes = conservation.outcomes[Outcome.candidateError];
   const bootstrap = (metric: string) => ({ seed: deriveSeed(options.seed, `${arm}/${metric}`), iterations: options.iterations, confidence: CONFIDENCE });
 
+  const e2eDelta = pairedDelta(
+    paired.map((record) => record.deltas.e2eMs),
+    paired.map((record) => [record.stable.e2eMs, record.candidate.e2eMs]),
+    bootstrap('e2eMs'),
+  );
   return {
     arm,
     counts,
@@ -178,18 +205,14 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
       tpotMs: sides(paired, (side) => side.tpotMs),
     },
     deltas: {
-      e2eMs: pairedDelta(
-        paired.map((record) => record.deltas.e2eMs),
-        paired.map((record) => [record.stable.e2eMs, record.candidate.e2eMs]),
-        bootstrap('e2eMs'),
-      ),
+      e2eMs: e2eDelta,
       ttftMs: pairedDelta(
         present(paired.map((record) => record.deltas.ttftMs)),
         present(paired.map((record) => bothPresent(record.stable.ttftMs, record.candidate.ttftMs))),
         bootstrap('ttftMs'),
       ),
     },
-    errors: errors(
+    errors: errorRates(
       { successes: stableFailedRecords, n: records.length },
       { successes: candidateErrorOutcomes + candidateFailedRecords, n: candidateErrorOutcomes + records.length },
     ),
@@ -206,6 +229,13 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
     noise: null,
     samples: latencySamples(paired),
     worstPairs: worstPairs(paired),
+    slices: sliceArm(records, {
+      arm,
+      minSamples: options.verdict.minSamples,
+      maxValues: options.maxSliceValues,
+      bootstrap: { seed: options.seed, iterations: options.iterations, confidence: CONFIDENCE },
+      armE2eDelta: e2eDelta,
+    }),
   };
 }
 
@@ -309,24 +339,6 @@ function pairedDelta(deltas: readonly number[], pairs: readonly (readonly [numbe
   };
 }
 
-function errors(stable: { successes: number; n: number }, candidate: { successes: number; n: number }): ArmFigures['errors'] {
-  const side = ({ successes, n }: { successes: number; n: number }) => ({
-    n: successes,
-    total: n,
-    rate: n === 0 ? null : successes / n,
-    ci95: n === 0 ? null : wilsonInterval(successes, n),
-  });
-  const both = stable.n > 0 && candidate.n > 0;
-  return {
-    stable: side(stable),
-    candidate: side(candidate),
-    difference: {
-      value: both ? candidate.successes / candidate.n - stable.successes / stable.n : null,
-      ci95: both ? newcombeDiffInterval(candidate, stable) : null,
-    },
-  };
-}
-
 function proportion(flags: readonly boolean[]): Proportion {
   const n = flags.length;
   const count = flags.filter(Boolean).length;
@@ -379,42 +391,4 @@ function toIso(value: TimeInput, field: string): string {
     throw new EvaluationError(EvaluationErrorCode.invalidInput, `report: ${field} must be ms since the epoch, an ISO-8601 string or a Date (got ${String(value)})`);
   }
   return date.toISOString();
-}
-
-/**
- * The judge's verdicts over the arm (DESIGN §4): win rate = (wins + ties / 2) / n with a Wilson
- * interval, where identical answers count as ties and inconsistent verdicts (the two orders
- * disagreed) as ties too, reported apart so position bias stays visible.
- */
-function judgeSummary(records: readonly EvaluationRecord[]): Report['arms'][number]['judge'] {
-  const tally: Record<string, number> = {};
-  let tokens = 0;
-  let costUsd: number | null = null;
-  for (const record of records) {
-    const judge = record.judge as { verdict?: unknown; tokens?: unknown; costUsd?: unknown } | null;
-    if (judge === null || typeof judge.verdict !== 'string') continue;
-    tally[judge.verdict] = (tally[judge.verdict] ?? 0) + 1;
-    if (typeof judge.tokens === 'number') tokens += judge.tokens;
-    if (typeof judge.costUsd === 'number') costUsd = (costUsd ?? 0) + judge.costUsd;
-  }
-  const wins = tally.win ?? 0;
-  const losses = tally.loss ?? 0;
-  const ties = (tally.tie ?? 0) + (tally.auto_tie ?? 0);
-  const inconsistent = tally.inconsistent ?? 0;
-  const n = wins + losses + ties + inconsistent;
-  const score = wins + (ties + inconsistent) / 2;
-  return {
-    n,
-    wins,
-    ties,
-    losses,
-    inconsistent,
-    winRate: n === 0 ? null : score / n,
-    ci95: n === 0 ? null : wilsonInterval(score, n),
-    parseErrors: tally.parse_error ?? 0,
-    errors: tally.error ?? 0,
-    notSampled: tally.not_sampled ?? 0,
-    tokens,
-    costUsd,
-  };
 }

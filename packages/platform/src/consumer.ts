@@ -1,5 +1,24 @@
+import { setMaxListeners } from 'node:events';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from './logger.js';
+
+/**
+ * Thrown by a handler that gave up a record because its signal aborted (the group is
+ * rebalancing or the consumer is closing): the record stays unresolved and whoever owns the
+ * partition next reads it again. Not a failure.
+ */
+export class RecordAbandonedError extends Error {
+  constructor(reason?: unknown) {
+    super('record abandoned: the partition is being handed over or the consumer is closing', { cause: reason });
+    this.name = 'RecordAbandonedError';
+  }
+}
+
+/** Errors kafkajs raises while the group rebalances; the runner rejoins when eachBatch throws one. */
+function isGroupChange(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID';
+}
 
 /** One Kafka record, as handed to a pipeline stage. */
 export interface ConsumedRecord {
@@ -20,13 +39,23 @@ export interface PipelineConsumerOptions {
   fromBeginning?: boolean;
   /** Records of one batch processed at once. @defaultValue 16 */
   concurrency?: number;
+  /**
+   * Bytes fetched per partition at once. A stage that paces its work (replay at a few requests
+   * per second) wants small batches, so a rebalance or a stop finds little taken and not done.
+   * @defaultValue 1048576
+   */
+  maxBytesPerPartition?: number;
   log: Logger;
   /**
    * Processes one record. Poison input must be handled inside (dead letter) and resolve;
    * a rejection means the infrastructure failed and the batch is retried from the last
    * committed offset, which the idempotent sinks downstream absorb.
+   *
+   * `signal` aborts when the group rebalances or the consumer closes: work that has not
+   * started its side effect yet (waiting for a rate slot, say) should stop and reject with
+   * {@link RecordAbandonedError}; work already under way may finish.
    */
-  handle: (record: ConsumedRecord) => Promise<void>;
+  handle: (record: ConsumedRecord, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -36,16 +65,18 @@ export interface PipelineConsumerOptions {
 export class PipelineConsumer {
   readonly #options: Required<Omit<PipelineConsumerOptions, 'kafka' | 'log' | 'handle'>> & PipelineConsumerOptions;
   readonly #consumer: Consumer;
+  /** Aborted by close(): every batch's signal follows it. */
+  readonly #closed = new AbortController();
   #assigned = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: PipelineConsumerOptions) {
-    this.#options = { fromBeginning: true, concurrency: 16, ...options };
+    this.#options = { fromBeginning: true, concurrency: 16, maxBytesPerPartition: 1_048_576, ...options };
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
-      maxBytesPerPartition: 1_048_576,
+      maxBytesPerPartition: this.#options.maxBytesPerPartition,
       // A short fetch wait keeps shutdown and the first records after idle quick.
       maxWaitTimeInMs: 1_000,
       retry: { retries: 10 },
@@ -79,7 +110,9 @@ export class PipelineConsumer {
   }
 
   close(): Promise<void> {
-    // disconnect() lets the running batch finish and commits the resolved offsets.
+    // Work not yet started is abandoned; disconnect() lets the running calls finish and
+    // commits the resolved offsets.
+    this.#closed.abort(new Error('consumer closing'));
     this.#closing ??= this.#consumer.disconnect();
     return this.#closing;
   }
@@ -96,25 +129,44 @@ export class PipelineConsumer {
     let resolved = 0;
     let next = 0;
     let failure: unknown;
+    // Set when a heartbeat learns the group is rebalancing: no new record is taken, waiting
+    // work is abandoned, and the error is rethrown once the running calls end so kafkajs rejoins
+    // within the rebalance timeout instead of being evicted with the partition still busy.
+    let groupChange: unknown;
+    const handover = new AbortController();
+    const signal = AbortSignal.any([handover.signal, this.#closed.signal]);
+    // Every record waiting in this batch listens to it.
+    setMaxListeners(0, signal);
     const beat = setInterval(() => {
-      heartbeat().catch(() => undefined);
+      heartbeat().catch((error: unknown) => {
+        if (!isGroupChange(error) || groupChange !== undefined) return;
+        groupChange = error;
+        handover.abort(error);
+        this.#options.log.info({ topic: batch.topic, partition: batch.partition, done: resolved, of: messages.length }, 'group rebalancing; handing the rest of the batch over');
+      });
     }, 2_000);
+    const taking = () => failure === undefined && groupChange === undefined && !signal.aborted && isRunning() && !isStale();
     const worker = async () => {
-      while (failure === undefined && next < messages.length && isRunning() && !isStale()) {
+      while (taking() && next < messages.length) {
         const index = next++;
         const message = messages[index];
         if (message === undefined) continue;
         try {
-          await this.#options.handle({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-            timestamp: message.timestamp,
-            key: message.key ?? null,
-            value: message.value ?? null,
-            headers: normalizeHeaders(message.headers),
-          });
+          await this.#options.handle(
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              timestamp: message.timestamp,
+              key: message.key ?? null,
+              value: message.value ?? null,
+              headers: normalizeHeaders(message.headers),
+            },
+            signal,
+          );
         } catch (error) {
+          // Abandoned on purpose: left unresolved, read again by the partition's next owner.
+          if (error instanceof RecordAbandonedError && signal.aborted) return;
           failure ??= error;
           return;
         }
@@ -131,11 +183,21 @@ export class PipelineConsumer {
     } finally {
       clearInterval(beat);
     }
-    await commitOffsetsIfNecessary();
+    try {
+      // Handing the partition over: commit everything done now, not at the next interval, or
+      // its next owner redoes it.
+      if (groupChange !== undefined || signal.aborted) await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
+      else await commitOffsetsIfNecessary();
+    } catch (error) {
+      // During a rebalance the commit may be refused; the new owner redoes from the last commit.
+      if (groupChange === undefined && !isGroupChange(error)) throw error;
+      groupChange ??= error;
+    }
     if (failure !== undefined) {
       this.#options.log.warn({ topic: batch.topic, partition: batch.partition, err: failure }, 'batch failed; redoing from last resolved offset');
       throw failure instanceof Error ? failure : new Error('batch handler failed', { cause: failure });
     }
+    if (groupChange !== undefined) throw groupChange instanceof Error ? groupChange : new Error('group rebalancing', { cause: groupChange });
   }
 }
 

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
  *   decided on the spot) and counts it consumed. Seen before: no change.
  * - `settle`: pending → final outcome. Already final: no change. Never consumed: counts it
  *   consumed too, so the table still balances and the anomaly stays visible as consumed.
+ *   A final outcome drops the request's "sent" mark (KEYS[4]), which only pending ones need.
  * Returns the state the request had before the call ('' when none).
  */
 const TRANSITION = `
@@ -23,11 +24,20 @@ else
 end
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('SADD', KEYS[3], ARGV[6])
+if ARGV[2] ~= ARGV[5] then redis.call('HDEL', KEYS[4], ARGV[1]) end
 local ttl = tonumber(ARGV[3])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('EXPIRE', KEYS[3], ttl)
 return old or ''
+`;
+
+/** Marks a pending request whose candidate answer is published; a final state needs no mark. */
+const MARK_SENT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
 `;
 
 export type OutcomeCounts = Record<OutcomeState | 'consumed', number>;
@@ -62,6 +72,21 @@ export class OutcomeStore {
     return this.#transition(experimentId, arm, requestId, outcome, 'settle');
   }
 
+  /**
+   * Records that a pending request's candidate answer is published, so a redelivery (a crash
+   * or a partition handed over before the offset was committed) does not call the candidate
+   * again. The mark goes when the request reaches its final outcome.
+   */
+  async markSent(experimentId: string, arm: string, requestId: string): Promise<void> {
+    const [states, , sent] = this.#keys(experimentId, arm);
+    await this.#redis.eval(MARK_SENT, 2, states, sent, requestId, PENDING, this.#ttl);
+  }
+
+  /** Whether a pending request's candidate answer was already published (see {@link markSent}). */
+  async wasSent(experimentId: string, arm: string, requestId: string): Promise<boolean> {
+    return (await this.#redis.hexists(this.#keys(experimentId, arm)[2], requestId)) === 1;
+  }
+
   async state(experimentId: string, arm: string, requestId: string): Promise<string | null> {
     return this.#redis.hget(this.#keys(experimentId, arm)[0], requestId);
   }
@@ -85,15 +110,15 @@ export class OutcomeStore {
   }
 
   async #transition(experimentId: string, arm: string, requestId: string, state: OutcomeState, mode: 'consume' | 'settle'): Promise<string> {
-    const [states, counts] = this.#keys(experimentId, arm);
-    const result = await this.#redis.eval(TRANSITION, 3, states, counts, this.#armsKey(experimentId), requestId, state, this.#ttl, mode, PENDING, arm);
+    const [states, counts, sent] = this.#keys(experimentId, arm);
+    const result = await this.#redis.eval(TRANSITION, 4, states, counts, this.#armsKey(experimentId), sent, requestId, state, this.#ttl, mode, PENDING, arm);
     return String(result);
   }
 
   // The experiment id is the hash tag, so one experiment's keys share a Redis Cluster slot.
-  #keys(experimentId: string, arm: string): [string, string] {
+  #keys(experimentId: string, arm: string): [string, string, string] {
     const base = `${this.#prefix}:outcomes:{${experimentId}}:${arm}`;
-    return [`${base}:state`, `${base}:counts`];
+    return [`${base}:state`, `${base}:counts`, `${base}:sent`];
   }
 
   #armsKey(experimentId: string): string {

@@ -11,8 +11,17 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local start = math.max(tat, now)
 local nextTat = start + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], nextTat, 'PX', math.max(1000, nextTat - now + 60000))
+redis.call('SET', KEYS[1], nextTat, 'PX', math.ceil(math.max(1000, nextTat - now + 60000)))
 return start - now
+`;
+
+/** Moves the arm's next free slot to at least `ARGV[1]` ms from now (a Retry-After for every instance). */
+const HOLD_OFF = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], tat, 'PX', math.ceil(math.max(1000, tat - now + 60000)))
+return tat - now
 `;
 
 /** Extends a holder's lease; a holder that lost its slot (lease expired) is not re-added. */
@@ -59,9 +68,26 @@ let holderSequence = 0;
 export class RateLimiter {
   readonly #options: RateLimiterOptions;
   readonly #instance = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  #rps: number | undefined;
 
   constructor(options: RateLimiterOptions) {
     this.#options = options;
+    this.#rps = options.limits.rps;
+  }
+
+  /** The pace now, requests/s (undefined: unpaced). */
+  get rps(): number | undefined {
+    return this.#rps;
+  }
+
+  /** Changes the pace (adaptive pacing); slots already booked keep their times. */
+  setRps(rps: number | undefined): void {
+    this.#rps = rps;
+  }
+
+  /** Books no request-rate slot sooner than `ms` from now, for every instance (the arm's Retry-After). */
+  async holdOff(ms: number): Promise<void> {
+    await this.#options.redis.eval(HOLD_OFF, 1, `${this.#options.key}:rps`, Math.max(0, Math.round(ms)));
   }
 
   /**
@@ -80,17 +106,17 @@ export class RateLimiter {
       // Jittered polling: slots free up when calls end, on any instance.
       await sleep(Math.min(100, 5 + attempt * 5) * (0.5 + Math.random()), signal);
     }
-    const waits: number[] = [];
-    if (limits.rps !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:rps`, 1000 / limits.rps)));
-    if (limits.tokensPerMinute !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
-    const wait = Math.max(0, ...waits);
-    if (wait > 0) {
-      try {
-        await sleep(wait, signal);
-      } catch (error) {
-        await redis.zrem(`${key}:inflight`, holder);
-        throw error;
-      }
+    try {
+      const waits: number[] = [];
+      const rps = this.#rps;
+      if (rps !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:rps`, 1000 / rps)));
+      if (limits.tokensPerMinute !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
+      const wait = Math.max(0, ...waits);
+      if (wait > 0) await sleep(wait, signal);
+    } catch (error) {
+      // The slot is ours until the call: give it back, or it blocks the arm for a whole lease.
+      await redis.zrem(`${key}:inflight`, holder).catch(() => undefined);
+      throw error;
     }
     const renewal = setInterval(() => {
       redis.eval(RENEW, 1, `${key}:inflight`, holder, leaseMs).catch(() => undefined);

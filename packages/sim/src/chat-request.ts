@@ -33,6 +33,8 @@ export const chatRequestSchema = z.looseObject({
   max_tokens: z.int().min(1).nullish(),
   max_completion_tokens: z.int().min(1).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
+  /** OpenAI's reproducible-sampling seed: with it, temperature noise is a function of the request. */
+  seed: z.number().nullish(),
   tools: z.array(toolSchema).nullish(),
   tool_choice: toolChoiceSchema.nullish(),
 });

@@ -2,7 +2,7 @@ import { answerSeed, answerWords, perturbOneWord } from './answer-text.js';
 import { maxTokensOf, promptOf, promptTokensOf, type SimChatRequest } from './chat-request.js';
 import { judgeVerdict } from './judge.js';
 import type { SimProfile } from './profile.js';
-import type { RandomSource } from './random.js';
+import { seededRandom, type RandomSource } from './random.js';
 import { splitWords } from './tokens.js';
 import { planToolCall, toolCallTokens, type SimToolCallPlan } from './tool-call.js';
 
@@ -35,14 +35,19 @@ export interface SimCompletion {
  * verdict for a judge profile asked for one, else vocabulary text. Text (verdicts
  * included) is cut to `max_completion_tokens ?? max_tokens` words with finish_reason
  * `length`. `random` only drives temperature noise; everything else is deterministic.
+ * Without `random`, temperature noise draws from `Math.random`, unless the request carries
+ * OpenAI's `seed` parameter: then from a stream seeded by (answer seed, prompt, temperature,
+ * request seed), so the same request with the same seed samples the same answer, and another
+ * seed or temperature samples independently, as a real model's reproducible sampling would.
  */
 export function planCompletion(
   request: SimChatRequest,
   profile: SimProfile,
-  random: RandomSource = Math.random,
+  random?: RandomSource,
 ): SimCompletion {
   const prompt = promptOf(request.messages);
   const { seed, diverged } = answerSeed(prompt, profile);
+  const noise = random ?? samplingRandom(request, prompt, seed);
   const promptTokens = promptTokensOf(request.messages);
 
   const toolCall = planToolCall(request, prompt, seed, profile.toolCallRate);
@@ -67,8 +72,8 @@ export function planCompletion(
 
   // Noise stays out of verdicts: a changed word there would break the JSON, not model sampling.
   const perturbed =
-    verdict === undefined && (request.temperature ?? 0) > 0 && random() < profile.temperatureNoise;
-  if (perturbed) words = perturbOneWord(words, random);
+    verdict === undefined && (request.temperature ?? 0) > 0 && noise() < profile.temperatureNoise;
+  if (perturbed) words = perturbOneWord(words, noise);
 
   return {
     content: words.join(' '),
@@ -79,4 +84,10 @@ export function planCompletion(
     diverged,
     perturbed,
   };
+}
+
+function samplingRandom(request: SimChatRequest, prompt: string, answerSeed: string): RandomSource {
+  const { seed } = request;
+  if (seed === undefined || seed === null) return Math.random;
+  return seededRandom('temperature-noise', answerSeed, prompt, String(request.temperature ?? 0), String(seed));
 }

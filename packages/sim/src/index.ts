@@ -12,7 +12,7 @@ export {
   type SimTtft,
 } from './profile.js';
 export { SimProfileName, isSimProfileName, profiles, resolveProfile } from './profiles.js';
-export { createSimServer, type SimLogger, type SimServer, type SimServerOptions } from './sim-server.js';
+export { createSimServer, type SimArrival, type SimLogger, type SimServer, type SimServerOptions } from './sim-server.js';
 export type { SimArrivalSecond, SimStats } from './stats.js';
 export { SIM_FAULT_HEADER, SIM_FAULT_NONE, SimFault, drawFault, simFaults } from './faults.js';
 export { SimFinishReason, planCompletion, type SimCompletion } from './completion.js';

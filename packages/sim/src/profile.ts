@@ -74,6 +74,11 @@ export interface SimProfile {
   readonly malformedRate: number;
   /** Value of the `Retry-After` header of 429 answers, in seconds. @defaultValue 1 */
   readonly retryAfterSeconds: number;
+  /**
+   * Requests accepted per sliding second; above it a request gets a 429 with `Retry-After`, like
+   * a provider's rate limit or a saturated server. @defaultValue undefined (no limit)
+   */
+  readonly capacityRps?: number | undefined;
   /** How truncate faults end the response. @defaultValue "end" */
   readonly truncateMode: SimTruncateMode;
   /**
@@ -145,6 +150,7 @@ export const simProfileSchema = z
     truncateRate: unit.default(0),
     malformedRate: unit.default(0),
     retryAfterSeconds: z.int().nonnegative().default(1),
+    capacityRps: z.number().positive().optional(),
     truncateMode: z.enum([SimTruncateMode.End, SimTruncateMode.Reset]).default(SimTruncateMode.End),
     faultSeed: seed.optional(),
     toolCallRate: unit.default(0),

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { respondToChat } from './chat-handler.js';
 import { parseChatRequest } from './chat-request.js';
 import { SimError, SimErrorCode } from './errors.js';
-import { drawFault, parseFaultHeader, SIM_FAULT_HEADER, SIM_FAULT_NONE, simFaults } from './faults.js';
+import { drawFault, parseFaultHeader, SIM_FAULT_HEADER, SIM_FAULT_NONE, SimFault, simFaults } from './faults.js';
 import { BodyTooLargeError, readBody, sendError, sendJson } from './http-util.js';
 import { OpenAiErrorType } from './openai-format.js';
 import { applyProfilePatch, parseProfile, type SimProfile, type SimProfileInput, type SimProfilePatch } from './profile.js';
@@ -36,6 +36,17 @@ export interface SimServerOptions {
   readonly maxBodyBytes?: number | undefined;
   /** Receives unexpected handler errors (answered with 500). @defaultValue none */
   readonly logger?: SimLogger | undefined;
+  /** Sees each valid chat request as it is answered: who called, when, and the fault drawn. @defaultValue none */
+  readonly onChat?: ((arrival: SimArrival) => void) | undefined;
+}
+
+/** One chat request as the sim took it, for tests and benchmarks that need per-request times. */
+export interface SimArrival {
+  /** `Date.now()` when the request was read. */
+  readonly receivedAt: number;
+  readonly headers: IncomingMessage['headers'];
+  /** The fault the request gets, or null for a normal answer. */
+  readonly fault: SimFault | null;
 }
 
 /** A running (or runnable) simulated OpenAI-compatible model. */
@@ -92,6 +103,8 @@ function hostForUrl(host: string): string {
 export function createSimServer(options: SimServerOptions = {}): SimServer {
   let profile = initialProfile(options);
   let faultRandom = faultRandomFor(profile);
+  /** Arrival times (performance.now) of the requests accepted in the last second, under `capacityRps`. */
+  const accepted: number[] = [];
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -184,8 +197,19 @@ export function createSimServer(options: SimServerOptions = {}): SimServer {
       );
       return;
     }
-    const fault = forced === SIM_FAULT_NONE ? undefined : (forced ?? drawFault(snapshot, faultRandom));
+    const fault = forced === SIM_FAULT_NONE ? undefined : (forced ?? overCapacity(snapshot) ?? drawFault(snapshot, faultRandom));
+    options.onChat?.({ receivedAt: Date.now(), headers: req.headers, fault: fault ?? null });
     await respondToChat({ request: parsed.request, res, profile: snapshot, fault, signal, stats });
+  }
+
+  /** A 429 when the last second already took `capacityRps` requests; otherwise the request counts. */
+  function overCapacity(snapshot: SimProfile): SimFault | undefined {
+    if (snapshot.capacityRps === undefined) return undefined;
+    const now = performance.now();
+    while (accepted.length > 0 && (accepted[0] ?? now) <= now - 1000) accepted.shift();
+    if (accepted.length >= snapshot.capacityRps) return SimFault.RateLimit;
+    accepted.push(now);
+    return undefined;
   }
 
   function start(): Promise<{ readonly url: string }> {

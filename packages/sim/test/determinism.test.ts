@@ -62,3 +62,24 @@ test('temperature noise changes exactly one word when the request samples', asyn
   const changed = greedy.filter((word, i) => word !== sampled[i]).length;
   assert.equal(changed, 1);
 });
+
+test('with a request seed, temperature noise is reproducible, and another seed or temperature samples anew', async (t) => {
+  const { url } = await startSim(t, { profile: 'stable', overrides: { ...instant, temperatureNoise: 0.3 } });
+  const prompts = Array.from({ length: 400 }, (_, i) => `Seeded sampling ${i}`);
+  const answers = (extra: Record<string, unknown>) => mapLimit(prompts, 16, async (prompt) => contentOf(await chat(url, { messages: userMessages(prompt), ...extra })));
+
+  const greedy = await answers({ temperature: 0 });
+  const seeded = await answers({ temperature: 0.7, seed: 1 });
+  const again = await answers({ temperature: 0.7, seed: 1 });
+  const otherSeed = await answers({ temperature: 0.7, seed: 2 });
+  const otherTemperature = await answers({ temperature: 1, seed: 1 });
+
+  assert.deepEqual(again, seeded, 'same request, same seed: same answers');
+  const share = (list: string[], base: string[]) => list.filter((answer, i) => answer !== base[i]).length / prompts.length;
+  // One draw per answer at rate 0.3: 120 of 400 expected perturbed, sd ≈ 9.
+  assert.ok(Math.abs(share(seeded, greedy) - 0.3) < 0.07, `perturbed share ${share(seeded, greedy)}`);
+  // Two independent draws disagree when either perturbs: 1 − 0.7² = 0.51.
+  for (const [name, list] of [['another seed', otherSeed], ['another temperature', otherTemperature]] as const) {
+    assert.ok(Math.abs(share(list, seeded) - 0.51) < 0.08, `${name}: disagreement with seed 1 is ${share(list, seeded)}`);
+  }
+});

@@ -1,4 +1,4 @@
-import { Outcome, PairJobSchema, describeIssues, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
+import { Outcome, PENDING, PairJobSchema, describeIssues, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
 import { EvaluationError, evaluatePair, type Prices } from '@shadow-replay/evaluation';
 import {
   OutcomeStore,
@@ -14,7 +14,7 @@ import {
   type Logger,
   type Service,
 } from '@shadow-replay/platform';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { EvaluatorSettings } from './config.js';
 import { JudgeClient } from './judge-client.js';
 
@@ -42,6 +42,7 @@ export class EvaluatorService implements Service {
   #worker: Worker | undefined;
   readonly #judge: JudgeClient | undefined;
   #running = false;
+  #settlingFailed: Promise<void> | undefined;
   readonly close: () => Promise<void>;
 
   constructor(options: EvaluatorOptions) {
@@ -62,12 +63,13 @@ export class EvaluatorService implements Service {
     const registry = createRegistry('evaluator');
     this.#metrics = {
       evaluated: counter(registry, 'shadow_evaluator_evaluated_total', 'Pairs evaluated and published', ['experiment', 'arm']),
-      failed: counter(registry, 'shadow_evaluator_failed_total', 'Pairs that failed every attempt', ['experiment', 'arm']),
+      failed: counter(registry, 'shadow_evaluator_failed_total', 'Pairs that failed for good (counted eval_failed once), by reason code', ['experiment', 'arm', 'reason']),
     };
     this.#http = new ServiceHttpServer({ host: settings.evaluator.listen.host, port: settings.evaluator.listen.port, log, registry, ready: () => this.#running });
     this.close = once(() =>
       runSteps(this.#log, [
         ['worker', () => this.#worker?.close()],
+        ['failed-jobs', () => this.#settlingFailed],
         ['producer', () => this.#producer.disconnect()],
         ['http', () => this.#http.close()],
         ['redis', () => this.#redis.quit()],
@@ -91,8 +93,10 @@ export class EvaluatorService implements Service {
       connection: this.#workerRedis,
       prefix: `${this.#settings.redis.keyPrefix}:bull`,
       concurrency: this.#settings.evaluator.concurrency,
-      // A worker killed mid-evaluation stalls its job; a pair must survive as many kills as it has attempts.
-      maxStalledCount: this.#settings.evaluator.attempts,
+      // A worker killed mid-evaluation stalls its job; a pair must survive as many kills as it has
+      // attempts. #process fails a job that stalled more often than that itself, after counting
+      // it; BullMQ's own limit, one higher, is only the backstop.
+      maxStalledCount: this.#settings.evaluator.attempts + 1,
       autorun: false,
     });
     this.#worker.on('failed', (job, error) => {
@@ -102,10 +106,33 @@ export class EvaluatorService implements Service {
     void this.#worker.run();
     await this.#worker.waitUntilReady();
     this.#running = true;
+    this.#settlingFailed = this.#settleFailedJobs().catch((error: unknown) => this.#log.warn({ err: error }, 'could not check failed jobs for uncounted failures'));
     this.#log.info({ queue: this.#settings.redis.evalQueue, concurrency: this.#settings.evaluator.concurrency }, 'evaluator started');
   }
 
   async #process(job: Job): Promise<void> {
+    try {
+      await this.#evaluateJob(job);
+    } catch (error) {
+      // Counted before BullMQ moves the job to failed: a worker that dies in between leaves a
+      // stalled job, whose next run finds eval_failed recorded and fails it without evaluating.
+      const failure = error instanceof Error ? error : new Error(String(error));
+      if (isFinalFailure(job, failure, 1)) await this.#settleFailed(job, failure);
+      throw failure;
+    }
+  }
+
+  async #evaluateJob(job: Job): Promise<void> {
+    const ids = pairIds(job.data);
+    if (ids !== undefined) {
+      const state = await this.#outcomes.state(ids.experimentId, ids.arm, ids.requestId);
+      // Settled by an earlier run that died before BullMQ recorded the end of the job.
+      if (state === Outcome.evaluated) return;
+      if (state === Outcome.evalFailed) throw new UnrecoverableError('eval_failed: already recorded for this pair by an earlier run');
+    }
+    if (job.stalledCounter > this.#settings.evaluator.attempts) {
+      throw new UnrecoverableError(`stalled: the pair stopped ${job.stalledCounter} workers mid-evaluation, more than evaluator.attempts (${this.#settings.evaluator.attempts})`);
+    }
     const parsed = PairJobSchema.safeParse(job.data);
     // A job that cannot be read will not be readable on the next attempt either.
     if (!parsed.success) throw new UnrecoverableError(`schema_invalid: ${describeIssues(parsed.error.issues)}`);
@@ -126,19 +153,55 @@ export class EvaluatorService implements Service {
     this.#metrics.evaluated.inc({ experiment: pair.experimentId, arm: pair.arm });
   }
 
+  /**
+   * BullMQ's `failed` event. The processor already counted its own final failures; this covers
+   * the ones BullMQ decides without running it (a job that stalled past the backstop limit).
+   * Settling is idempotent, so an event delivered twice counts once.
+   */
   async #onFailed(job: Job, error: Error): Promise<void> {
-    const attempts = job.opts.attempts ?? 1;
-    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= attempts;
+    const final = isFinalFailure(job, error, 0);
     this.#log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, final, err: error }, 'evaluation failed');
     if (!final) return;
-    const data = job.data as Partial<PairJob>;
-    if (typeof data.experimentId !== 'string' || typeof data.arm !== 'string' || typeof data.requestId !== 'string') return;
     try {
-      await this.#outcomes.settle(data.experimentId, data.arm, data.requestId, Outcome.evalFailed);
-      this.#metrics.failed.inc({ experiment: data.experimentId, arm: data.arm });
+      await this.#settleFailed(job, error);
     } catch (settleError) {
-      this.#log.error({ jobId: job.id, err: settleError }, 'could not record eval_failed');
+      this.#log.error({ jobId: job.id, err: settleError }, 'could not record eval_failed; the next evaluator start records it');
     }
+  }
+
+  /** Counts a pair as eval_failed; the metric moves only for the call that changed the state. */
+  async #settleFailed(job: Job, error: Error): Promise<void> {
+    const ids = pairIds(job.data);
+    if (ids === undefined) return;
+    const before = await this.#outcomes.settle(ids.experimentId, ids.arm, ids.requestId, Outcome.evalFailed);
+    if (before === '' || before === PENDING) this.#metrics.failed.inc({ experiment: ids.experimentId, arm: ids.arm, reason: failureCode(error.message) });
+  }
+
+  /**
+   * A worker that died after BullMQ failed a job and before the failure was counted leaves the
+   * request pending. Every start settles the jobs in the failed set (kept 7 days; few, since
+   * only poison fails) whose request is still pending.
+   */
+  async #settleFailedJobs(): Promise<void> {
+    const queue = new Queue(this.#settings.redis.evalQueue, { connection: this.#redis, prefix: `${this.#settings.redis.keyPrefix}:bull` });
+    const page = 200;
+    let recovered = 0;
+    try {
+      for (let start = 0; ; start += page) {
+        const jobs = await queue.getFailed(start, start + page - 1);
+        for (const job of jobs) {
+          const ids = job === undefined ? undefined : pairIds(job.data);
+          if (job === undefined || ids === undefined) continue;
+          if ((await this.#outcomes.state(ids.experimentId, ids.arm, ids.requestId)) !== PENDING) continue;
+          await this.#settleFailed(job, new Error(job.failedReason));
+          recovered++;
+        }
+        if (jobs.length < page) break;
+      }
+    } finally {
+      await queue.close();
+    }
+    if (recovered > 0) this.#log.warn({ recovered }, 'counted failed pairs an earlier evaluator did not');
   }
 
   #evaluate(pair: PairJob): EvaluationRecord {
@@ -151,6 +214,7 @@ export class EvaluatorService implements Service {
         candidate: pair.candidate,
         sources: pair.sources,
         prices: this.#prices(pair),
+        ...this.#tenantHeader(pair),
         evaluatorVersion: EVALUATOR_VERSION,
         now: Date.now(),
       });
@@ -161,10 +225,39 @@ export class EvaluatorService implements Service {
     }
   }
 
+  /** The experiment's tenant header; pairs of other experiments use the default. */
+  #tenantHeader(pair: PairJob): { tenantHeader?: string } {
+    const experiment = this.#settings.experiment;
+    const header = experiment?.id === pair.experimentId ? experiment.slices.tenantHeader : undefined;
+    return header === undefined ? {} : { tenantHeader: header };
+  }
+
   #prices(pair: PairJob): { stable?: Prices; candidate?: Prices } {
     const experiment = this.#settings.experiment;
     if (experiment === undefined || experiment.id !== pair.experimentId) return {};
     const candidate = experiment.candidates.find((entry) => entry.name === pair.arm)?.prices;
     return { ...(experiment.stablePrices ? { stable: experiment.stablePrices } : {}), ...(candidate ? { candidate } : {}) };
   }
+}
+
+/** The pair a job's data names, read without trusting the rest of it. */
+function pairIds(data: unknown): { experimentId: string; requestId: string; arm: string } | undefined {
+  const { experimentId, requestId, arm } = (data ?? {}) as Partial<PairJob>;
+  if (typeof experimentId !== 'string' || typeof requestId !== 'string' || typeof arm !== 'string') return undefined;
+  return { experimentId, requestId, arm };
+}
+
+/**
+ * Whether BullMQ fails this job for good, as its own retry rule decides: unrecoverable, or no
+ * attempt left. `pending` is 1 inside the processor (the attempt under way is not counted yet)
+ * and 0 in the `failed` event.
+ */
+function isFinalFailure(job: Job, error: Error, pending: 0 | 1): boolean {
+  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade + pending >= (job.opts.attempts ?? 1);
+}
+
+/** The code a failure reason starts with (`schema_invalid`, `EVAL_PAIR_MISMATCH`, `stalled`), for the metric. */
+function failureCode(message: string): string {
+  if (message.startsWith('job stalled')) return 'stalled';
+  return /^([A-Za-z][A-Za-z0-9_]*):/.exec(message)?.[1] ?? 'error';
 }

@@ -1,5 +1,6 @@
 import {
   Outcome,
+  PENDING,
   PairJobSchema,
   ResponseEventSchema,
   decodeEvent,
@@ -26,10 +27,21 @@ import {
 } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
 import type { JoinSettings } from './config.js';
-import { JoinState, type StoredSide } from './join-state.js';
+import { JoinState, PairReport, type StoredSide } from './join-state.js';
 
 /** Completed and failed jobs are kept this long so their ids keep deduplicating (DESIGN §3). */
 export const JOB_RETENTION_SECONDS = 7 * 24 * 3600;
+
+/** The codes that start the `x-dlq-reason` of the join's dead letters. */
+export const JoinDeadLetterReason = {
+  /** Not a valid ResponseEvent (the decoder's own codes, such as `invalid_json`, are kept as they are). */
+  schemaInvalid: 'schema_invalid',
+  /** A side of a pair whose window had already expired; the request was counted `stable_missing`. */
+  lateArrival: 'late_arrival',
+  /** A side larger than `join.maxPayloadBytes`; the request is counted `dead_letter`. */
+  tooLarge: 'too_large',
+} as const;
+export type JoinDeadLetterReason = (typeof JoinDeadLetterReason)[keyof typeof JoinDeadLetterReason];
 
 export interface JoinOptions {
   settings: JoinSettings;
@@ -65,7 +77,7 @@ export class JoinService implements Service {
     this.#producer = createPipelineProducer(this.#kafka);
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'join', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-join');
-    this.#state = new JoinState({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix, windowMs: settings.windowMs });
+    this.#state = new JoinState({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix, windowMs: settings.windowMs, expiredTtlMs: settings.join.lateArrivalTtlMs });
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
     this.#queue = new Queue(settings.redis.evalQueue, { connection: this.#redis, prefix: `${settings.redis.keyPrefix}:bull` });
     const registry = createRegistry('join');
@@ -73,7 +85,9 @@ export class JoinService implements Service {
       events: counter(registry, 'shadow_join_events_total', 'Response events read, by side', ['side']),
       pairs: counter(registry, 'shadow_join_pairs_total', 'Pairs handed to the evaluation queue'),
       expired: counter(registry, 'shadow_join_expired_total', 'Candidate answers whose stable side never came'),
-      deadLetters: counter(registry, 'shadow_join_dead_letters_total', 'Undecodable response events'),
+      deadLetters: counter(registry, 'shadow_join_dead_letters_total', 'Response events dead-lettered, by reason (schema_invalid and the decoder\'s codes, late_arrival, too_large)', ['reason']),
+      late: counter(registry, 'shadow_join_late_arrivals_total', 'Sides that came after their pair\'s window expired (dead-lettered, never paired), by side', ['side']),
+      tooLarge: counter(registry, 'shadow_join_too_large_total', 'Response events over join.maxPayloadBytes, by side', ['side']),
     };
     this.#consumer = new PipelineConsumer({
       kafka: this.#kafka,
@@ -120,30 +134,48 @@ export class JoinService implements Service {
     const decoded = decodeEvent(ResponseEventSchema, record.value);
     const isStable = record.topic === this.#settings.kafka.topics.stableResponses;
     if (!decoded.ok) {
-      this.#metrics.deadLetters.inc();
-      await this.#deadLetters.publish(record, decoded.reason);
+      await this.#deadLetter(record, decoded.reason);
       return;
     }
     const event = decoded.value;
-    const side: StoredSide = { event: record.value?.toString('utf8') ?? '', topic: record.topic, partition: record.partition, offset: record.offset };
+    const bytes = record.value?.length ?? 0;
+    const tooLarge = bytes > this.#settings.join.maxPayloadBytes;
+    if (tooLarge) this.#metrics.tooLarge.inc({ side: isStable ? 'stable' : 'candidate' });
+    // A side over the limit is not stored: only a marker and its location stand in for it.
+    const side: StoredSide = tooLarge
+      ? { event: '', topic: record.topic, partition: record.partition, offset: record.offset, tooLargeBytes: bytes }
+      : { event: record.value?.toString('utf8') ?? '', topic: record.topic, partition: record.partition, offset: record.offset };
     this.#metrics.events.inc({ side: isStable ? 'stable' : 'candidate' });
     if (isStable) {
-      for (const waiting of await this.#state.offerStable(event.requestId, side)) {
+      const offer = await this.#state.receiveStable(event.requestId, side);
+      for (const waiting of offer.waiting) {
         await this.#handOff(event.requestId, waiting.experimentId, waiting.arm, side, waiting.side);
       }
+      for (const late of offer.late) await this.#reportLate(record, event.requestId, late.experimentId, late.arm, PairReport.lateStable);
       return;
     }
     if (event.experimentId === undefined) {
-      await this.#deadLetters.publish(record, 'schema_invalid: experimentId: required on a candidate response');
+      await this.#deadLetter(record, `${JoinDeadLetterReason.schemaInvalid}: experimentId: required on a candidate response`);
       return;
     }
     // Failed candidate calls were counted as candidate_error by replay; there is nothing to pair.
     if (event.outcome !== 'ok') return;
+    if (tooLarge) {
+      const status = await this.#state.checkCandidate(event.requestId, event.experimentId, event.arm);
+      if (status === 'open') await this.#refuseTooLarge(record, event.requestId, event.experimentId, event.arm);
+      else if (status === 'late') await this.#reportLate(record, event.requestId, event.experimentId, event.arm, PairReport.lateCandidate);
+      return;
+    }
     const offer = await this.#state.offerCandidate(event.requestId, event.experimentId, event.arm, side);
     if (offer.state === 'paired') await this.#handOff(event.requestId, event.experimentId, event.arm, offer.stable, side);
+    else if (offer.state === 'late') await this.#reportLate(record, event.requestId, event.experimentId, event.arm, PairReport.lateCandidate);
   }
 
   async #handOff(requestId: string, experimentId: string, arm: string, stableSide: StoredSide, candidateSide: StoredSide): Promise<void> {
+    if (stableSide.tooLargeBytes !== undefined) {
+      await this.#refuseTooLarge(candidateRecord(requestId, candidateSide), requestId, experimentId, arm, stableSide);
+      return;
+    }
     const stable = JSON.parse(stableSide.event) as ResponseEvent;
     const candidate = JSON.parse(candidateSide.event) as ResponseEvent;
     const job: PairJob = PairJobSchema.parse({
@@ -170,12 +202,53 @@ export class JoinService implements Service {
     this.#metrics.pairs.inc();
   }
 
+  /**
+   * A pair with a side over `join.maxPayloadBytes` is never paired: the candidate record is
+   * dead-lettered (for an oversized stable side, with the stable side's location in the
+   * reason), the request counted `dead_letter`, and the pair marked done so a redelivery is
+   * ignored.
+   */
+  async #refuseTooLarge(candidate: ConsumedRecord, requestId: string, experimentId: string, arm: string, stable?: StoredSide): Promise<void> {
+    // Settled first: settling is idempotent, the dead letter is written by whoever claims it.
+    await this.#outcomes.settle(experimentId, arm, requestId, Outcome.deadLetter);
+    if (await this.#state.claimReport(requestId, experimentId, arm, PairReport.tooLarge)) {
+      const limit = this.#settings.join.maxPayloadBytes;
+      const reason =
+        stable === undefined
+          ? `${JoinDeadLetterReason.tooLarge}: the candidate answer is ${candidate.value?.length ?? 0} bytes, over join.maxPayloadBytes ${limit}; the request is counted dead_letter`
+          : `${JoinDeadLetterReason.tooLarge}: the stable answer (${stable.topic} ${stable.partition}/${stable.offset}) is ${stable.tooLargeBytes ?? 0} bytes, over join.maxPayloadBytes ${limit}; the request is counted dead_letter`;
+      await this.#deadLetter(candidate, reason, experimentId);
+      await this.#state.markReported(requestId, experimentId, arm, PairReport.tooLarge);
+    }
+    await this.#state.markDone(requestId, experimentId, arm);
+  }
+
+  /**
+   * A side that came after its pair's window expired: the request was already counted
+   * `stable_missing`, so the side is dead-lettered and counted apart, and conservation is untouched.
+   */
+  async #reportLate(record: ConsumedRecord, requestId: string, experimentId: string, arm: string, side: typeof PairReport.lateStable | typeof PairReport.lateCandidate): Promise<void> {
+    const which = side === PairReport.lateStable ? 'stable' : 'candidate';
+    const reason = `${JoinDeadLetterReason.lateArrival}: the ${which} answer came after the join window of arm ${arm} expired; the request was counted stable_missing`;
+    await this.#deadLetter(record, reason, experimentId);
+    this.#metrics.late.inc({ side: which });
+    await this.#state.markReported(requestId, experimentId, arm, side);
+  }
+
+  async #deadLetter(record: ConsumedRecord, reason: string, experimentId?: string): Promise<void> {
+    this.#metrics.deadLetters.inc({ reason: reason.split(':', 1)[0] ?? 'unknown' });
+    await this.#deadLetters.publish(record, reason, experimentId);
+  }
+
   async #sweep(): Promise<void> {
     try {
-      for (const expired of await this.#state.expire()) {
-        await this.#outcomes.settle(expired.experimentId, expired.arm, expired.requestId, Outcome.stableMissing);
-        this.#metrics.expired.inc();
+      const expired = await this.#state.expire();
+      for (const pair of expired) {
+        const before = await this.#outcomes.settle(pair.experimentId, pair.arm, pair.requestId, Outcome.stableMissing);
+        // A pair claimed again after a sweeper died mid-way was settled already: count it once.
+        if (before === '' || before === PENDING) this.#metrics.expired.inc();
       }
+      await this.#state.acknowledgeExpired(expired);
     } catch (error) {
       this.#log.warn({ err: error }, 'join sweep failed; retrying next interval');
     }
@@ -185,4 +258,9 @@ export class JoinService implements Service {
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     await this.#sweeping;
   }
+}
+
+/** The candidate record a stored side was read from, to dead-letter it. */
+function candidateRecord(requestId: string, side: StoredSide): ConsumedRecord {
+  return { topic: side.topic, partition: side.partition, offset: side.offset, timestamp: '', key: Buffer.from(requestId), value: Buffer.from(side.event), headers: {} };
 }

@@ -4,6 +4,7 @@ import {
   Outcome,
   PENDING,
   contentHash,
+  requestOrigin,
   type CandidateConfig,
   type ChatRequest,
   type RequestEvent,
@@ -12,7 +13,9 @@ import {
 import {
   DeadLetterPublisher,
   OutcomeStore,
+  CoalescingSender,
   PipelineConsumer,
+  RecordAbandonedError,
   ServiceHttpServer,
   callChatCompletion,
   counter,
@@ -35,6 +38,7 @@ import {
 import type { Producer } from 'kafkajs';
 import { Agent } from 'undici';
 import { createInputAdapter, type InputAdapter } from './adapters/index.js';
+import { AdaptivePace } from './adaptive-pace.js';
 import { Budget } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
 import { CircuitBreaker } from './circuit-breaker.js';
@@ -46,6 +50,8 @@ import { backoffMs, retryable } from './retry.js';
 interface Arm {
   config: CandidateConfig;
   limiter: RateLimiter;
+  /** Adaptive pacing, when the arm asks for it. */
+  pace: AdaptivePace | undefined;
   budget: Budget;
   circuit: CircuitBreaker;
   configHash: string;
@@ -68,6 +74,8 @@ export class ReplayService implements Service {
   readonly #settings: ReplaySettings;
   readonly #log: Logger;
   readonly #producer: Producer;
+  /** Candidate answers of the records in flight, published together. */
+  readonly #answers: CoalescingSender;
   readonly #consumer: PipelineConsumer;
   readonly #deadLetters: DeadLetterPublisher;
   readonly #redis;
@@ -80,7 +88,6 @@ export class ReplayService implements Service {
   readonly #pausedKey: string;
   #pausedUntilCheck = 0;
   #paused = false;
-  #stopping = false;
   readonly #window: ReplayOptions['window'];
   #windowStartedAt = 0;
   readonly #kafka;
@@ -95,6 +102,7 @@ export class ReplayService implements Service {
     const experimentId = settings.experiment.id;
     this.#kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${settings.kafka.clientId}-replay`, log });
     this.#producer = createPipelineProducer(this.#kafka);
+    this.#answers = new CoalescingSender(this.#producer, settings.kafka.topics.candidateResponses);
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'replay', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
@@ -103,9 +111,12 @@ export class ReplayService implements Service {
     this.#arms = settings.experiment.candidates.map((config) => {
       // One hash tag per experiment: an arm's limiter, budget and pause flag share a Cluster slot.
       const key = `${settings.redis.keyPrefix}:replay:{${experimentId}}:${config.name}`;
+      const limiter = new RateLimiter({ redis: this.#redis, key: `${key}:rate`, limits: config.rate });
+      const { adaptive, rps } = config.rate;
       return {
         config,
-        limiter: new RateLimiter({ redis: this.#redis, key: `${key}:rate`, limits: config.rate }),
+        limiter,
+        pace: adaptive === undefined || rps === undefined ? undefined : new AdaptivePace({ redis: this.#redis, key: `${key}:pace`, ceiling: rps, settings: adaptive, limiter }),
         budget: new Budget({
           redis: this.#redis,
           key: `${key}:budget`,
@@ -126,6 +137,7 @@ export class ReplayService implements Service {
       shedBudget: counter(registry, 'shadow_replay_budget_exhausted_total', 'Requests shed by the budget, by the limit reached', ['experiment', 'arm', 'limit']),
       circuit: gauge(registry, 'shadow_replay_circuit_open', 'Whether the arm\'s circuit is open (1) or half-open (0.5)', ['experiment', 'arm']),
       paused: gauge(registry, 'shadow_replay_paused', 'Whether the experiment is paused', ['experiment'], () => (this.#paused ? 1 : 0)),
+      pace: gauge(registry, 'shadow_replay_pace_rps', 'Requests/s the arm is paced at now (moves under adaptive pacing)', ['experiment', 'arm']),
     };
     this.#input = createInputAdapter(settings.experiment.input, { registryUrl: settings.addresses.schemaRegistryUrl });
     this.#sourceTopics = sourceTopics(settings);
@@ -135,8 +147,11 @@ export class ReplayService implements Service {
       topics: this.#sourceTopics,
       fromBeginning: options.window !== undefined || settings.experiment.startFrom === 'earliest',
       concurrency: settings.replay.batchConcurrency,
+      // Paced work takes long per record: small fetches leave little taken-but-not-done when
+      // the group rebalances or the service stops.
+      maxBytesPerPartition: settings.replay.maxBytesPerPartition,
       log,
-      handle: (record) => this.#handle(record),
+      handle: (record, signal) => this.#handle(record, signal),
     });
     this.#http = new ServiceHttpServer({
       host: settings.replay.listen.host,
@@ -148,7 +163,6 @@ export class ReplayService implements Service {
     });
     this.close = once(() =>
       runSteps(this.#log, [
-        ['stop', () => (this.#stopping = true)],
         ['consumer', () => this.#consumer.close()],
         ['producer', () => this.#producer.disconnect()],
         ['http', () => this.#http.close()],
@@ -175,6 +189,11 @@ export class ReplayService implements Service {
       await ensureTopics(this.#kafka, [...own, topics.stableResponses, topics.candidateResponses, topics.deadLetter], this.#settings.kafka.partitions);
     }
     await this.#producer.connect();
+    // Instances joining a running experiment take up its current adaptive pace.
+    for (const arm of this.#arms) {
+      await arm.pace?.sync();
+      this.#showPace(arm);
+    }
     this.#windowStartedAt = Date.now();
     await this.#consumer.start();
     if (this.#window !== undefined) {
@@ -219,28 +238,31 @@ export class ReplayService implements Service {
       await this.setPaused(path === '/admin/pause');
     }
     const arms = await Promise.all(
-      this.#arms.map(async (arm) => ({ arm: arm.config.name, circuit: arm.circuit.state, budgetSpent: await arm.budget.spent() })),
+      this.#arms.map(async (arm) => ({
+        arm: arm.config.name,
+        circuit: arm.circuit.state,
+        pacing: arm.pace === undefined ? 'fixed' : 'adaptive',
+        rps: arm.pace === undefined ? (arm.limiter.rps ?? null) : await arm.pace.sync(),
+        budgetSpent: await arm.budget.spent(),
+      })),
     );
     sendJson(res, 200, { experimentId: this.#settings.experiment.id, paused: await this.#isPaused(), arms });
     return true;
   }
 
-  async #handle(record: ConsumedRecord): Promise<void> {
+  async #handle(record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const window = this.#window;
     // A window replay reads only [from, to): what lies outside is not part of this experiment.
     if (window !== undefined && !window.progress.contains(record.partition, record.offset)) return;
-    await this.#handleInExperiment(record);
+    await this.#handleInExperiment(record, signal);
     window?.progress.handled(record.partition);
   }
 
-  async #handleInExperiment(record: ConsumedRecord): Promise<void> {
+  async #handleInExperiment(record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const experimentId = this.#settings.experiment.id;
     // A paused experiment holds its place in the topic: nothing is consumed, nothing is lost.
-    while (await this.#isPaused()) {
-      // Shutting down while paused: leave the record uncommitted; it is read again after a restart.
-      if (this.#stopping) throw new Error('replay is stopping while the experiment is paused');
-      await sleep(250);
-    }
+    // Stopping or losing the partition while paused leaves the record uncommitted: it is read again.
+    while (await this.#isPaused()) await abandonable(sleep(250, signal), signal);
     // Rejects only when the schema registry is unreachable: the batch is redone, nothing is dead-lettered.
     const decoded = await this.#input.adapt(record);
     this.#metrics.consumed.inc({ experiment: experimentId });
@@ -260,12 +282,12 @@ export class ReplayService implements Service {
     if (this.#window !== undefined && speed !== undefined) {
       // As recorded: the request goes out when its original offset into the window, divided by the speed, has passed.
       const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
-      if (due > Date.now()) await sleep(due - Date.now());
+      if (due > Date.now()) await abandonable(sleep(due - Date.now(), signal), signal);
     }
-    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request)));
+    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, signal)));
   }
 
-  async #replayTo(arm: Arm, event: RequestEvent): Promise<void> {
+  async #replayTo(arm: Arm, event: RequestEvent, signal: AbortSignal): Promise<void> {
     const experimentId = this.#settings.experiment.id;
     const early = this.#earlyOutcome(event, arm);
     if (early !== undefined) {
@@ -274,8 +296,10 @@ export class ReplayService implements Service {
     }
     const previous = await this.#outcomes.consume(experimentId, arm.config.name, event.requestId, PENDING);
     // A final outcome means this event was fully handled before a redelivery; pending means
-    // the call may not have been published, so it is made again (the join deduplicates).
+    // the call may not have been published: it is made again unless its answer is marked sent
+    // (a crash between the publish and the mark costs one extra call, which the join deduplicates).
     if (previous !== '' && previous !== PENDING) return;
+    if (previous === PENDING && (await this.#outcomes.wasSent(experimentId, arm.config.name, event.requestId))) return;
     const body = candidateBody(event, arm.config);
     const tokens = estimateTokens(body, arm.config.rate.expectedOutputTokens);
     const estimate = { tokens: tokens.prompt + tokens.completion, cost: cost(arm, tokens.prompt, tokens.completion) };
@@ -285,7 +309,15 @@ export class ReplayService implements Service {
       await this.#settle(arm, event.requestId, Outcome.shedBudget);
       return;
     }
-    const result = await this.#callWithRetries(arm, event, body, estimate.tokens);
+    let result: ChatCallResult | 'circuit_open';
+    try {
+      result = await this.#callWithRetries(arm, event, body, estimate.tokens, signal);
+    } catch (error) {
+      // Handed over before the first call went out: the budget taken for it goes back, and the
+      // outcome stays pending so the partition's next owner makes the call.
+      if (error instanceof RecordAbandonedError) await arm.budget.refund(estimate);
+      throw error;
+    }
     if (result === 'circuit_open') {
       await arm.budget.refund(estimate);
       await this.#settle(arm, event.requestId, Outcome.shedCircuit);
@@ -310,21 +342,22 @@ export class ReplayService implements Service {
       streamed: result.streamed,
       request: body,
       configHash: arm.configHash,
+      // Route, model and tenant of the live request, for the report's slices.
+      origin: requestOrigin(event),
     };
-    await this.#producer.send({
-      topic: this.#settings.kafka.topics.candidateResponses,
-      acks: -1,
-      messages: [{ key: event.requestId, value: JSON.stringify(response) }],
-    });
+    await this.#answers.send({ key: event.requestId, value: JSON.stringify(response) });
     this.#metrics.calls.inc({ experiment: experimentId, arm: arm.config.name, result: result.outcome === 'ok' ? 'ok' : (result.error?.code ?? 'error') });
     if (result.outcome !== 'ok') await this.#settle(arm, event.requestId, Outcome.candidateError);
+    else await this.#outcomes.markSent(experimentId, arm.config.name, event.requestId);
   }
 
   /** Calls the candidate, retrying what is worth retrying; `circuit_open` when the circuit opened while it waited. */
-  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number): Promise<ChatCallResult | 'circuit_open'> {
+  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number, signal: AbortSignal): Promise<ChatCallResult | 'circuit_open'> {
     const experimentId = this.#settings.experiment.id;
     for (let attempt = 1; ; attempt++) {
-      const release = await arm.limiter.acquire(tokens);
+      // Only the wait for the first call can be abandoned: once the candidate has seen the
+      // request, its retries finish here rather than load the candidate again elsewhere.
+      const release = attempt === 1 ? await abandonable(arm.limiter.acquire(tokens, signal), signal) : await arm.limiter.acquire(tokens);
       let result: ChatCallResult;
       // Checked once per request, once the slot is ours: the calls ahead of this one may have
       // opened it, and a half-open circuit's single probe must be the call that follows.
@@ -345,14 +378,24 @@ export class ReplayService implements Service {
         await release();
         throw error;
       }
-      const final = attempt >= arm.config.retry.attempts || !retryable(result);
+      const delay = backoffMs(attempt, arm.config.retry, result.retryAfterMs);
+      // A Retry-After longer than the retry policy allows is honoured by not retrying at all.
+      const final = attempt >= arm.config.retry.attempts || !retryable(result) || delay === null;
       // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
       if (final) arm.circuit.record(result.outcome === 'ok');
+      if (arm.pace !== undefined) {
+        await arm.pace.observe(result);
+        this.#showPace(arm);
+      }
       await release();
       if (final) return result;
       this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
-      await sleep(backoffMs(attempt, arm.config.retry, result.retryAfterMs));
+      await sleep(delay);
     }
+  }
+
+  #showPace(arm: Arm): void {
+    if (arm.limiter.rps !== undefined) this.#metrics.pace.set({ experiment: this.#settings.experiment.id, arm: arm.config.name }, arm.limiter.rps);
   }
 
   async #settle(arm: Arm, requestId: string, outcome: Outcome): Promise<void> {
@@ -365,6 +408,7 @@ export class ReplayService implements Service {
     if (arm.config.toolPolicy === 'skip' && usesTools(event.body)) return Outcome.filtered;
     if (filters.routes !== undefined && !filters.routes.includes(event.route)) return Outcome.filtered;
     if (filters.models !== undefined && !filters.models.includes(event.body.model ?? '')) return Outcome.filtered;
+    if (filters.tenants !== undefined && !filters.tenants.includes(event.tenant ?? '')) return Outcome.filtered;
     if (sampling.rate < 1 && hashFraction(`${id}\u0000${event.requestId}`) >= sampling.rate) return Outcome.sampledOut;
     if (maxLagMs !== undefined && this.#window === undefined && Date.now() - event.occurredAt > maxLagMs) return Outcome.shedLag;
     return undefined;
@@ -373,6 +417,16 @@ export class ReplayService implements Service {
   async #decide(arm: Arm, requestId: string, outcome: Outcome): Promise<void> {
     const previous = await this.#outcomes.consume(this.#settings.experiment.id, arm.config.name, requestId, outcome);
     if (previous === '') this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
+  }
+}
+
+/** Waits for `work`; if it failed because `signal` aborted, the record is abandoned (read again by its next owner). */
+async function abandonable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (signal.aborted) throw new RecordAbandonedError(signal.reason);
+    throw error;
   }
 }
 

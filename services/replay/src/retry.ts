@@ -7,8 +7,12 @@ export function retryable(result: ChatCallResult): boolean {
   return result.status !== null && (result.status === 429 || result.status >= 500);
 }
 
-/** Full-jitter exponential backoff, or the server's Retry-After when it sent one. */
-export function backoffMs(attempt: number, options: { baseDelayMs: number; maxDelayMs: number }, retryAfterMs: number | null, random = Math.random): number {
-  if (retryAfterMs !== null) return Math.min(options.maxDelayMs, retryAfterMs);
+/**
+ * Full-jitter exponential backoff, or the server's Retry-After when it sent one; null when the
+ * server asked for a longer wait than `maxDelayMs` (the call is then not retried: retrying
+ * sooner than asked is what a rate limit punishes).
+ */
+export function backoffMs(attempt: number, options: { baseDelayMs: number; maxDelayMs: number }, retryAfterMs: number | null, random = Math.random): number | null {
+  if (retryAfterMs !== null) return retryAfterMs > options.maxDelayMs ? null : retryAfterMs;
   return Math.round(random() * Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1)));
 }
