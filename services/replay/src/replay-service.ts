@@ -106,7 +106,9 @@ export class ReplayService implements Service {
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'replay', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
-    this.#agent = new Agent({ connections: 256, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
+    // Enough connections for every arm's concurrency limit: the limiter, not the agent, is the bound.
+    const connections = settings.experiment.candidates.reduce((sum, candidate) => sum + candidate.rate.concurrency, 0);
+    this.#agent = new Agent({ connections: Math.max(16, connections), keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
     const { budget, endAt } = { budget: settings.experiment.budget, endAt: settings.experiment.budget.endAt };
     this.#arms = settings.experiment.candidates.map((config) => {
       // One hash tag per experiment: an arm's limiter, budget and pause flag share a Cluster slot.
