@@ -437,7 +437,9 @@ async function startGateway(processes: Processes, context: Context, stage: strin
 /** The profile node wrote when the profiled gateway exited, summarised and copied next to the results. */
 async function gatewayProfile(context: Context, profileDir: string): Promise<{ file: string; summary: CpuProfileSummary } | null> {
   const written = (await readdir(profileDir).catch(() => [])).filter((name) => name.endsWith('.cpuprofile'));
-  const first = written[0];
+  // Node writes one profile per thread, `CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile`:
+  // the live path is the main thread (id 0); the gateway's publisher thread writes another.
+  const first = written.find((name) => name.split('.')[4] === '0') ?? written[0];
   if (first === undefined) {
     log('--cpu-prof: the gateway wrote no profile (did it exit cleanly?)');
     return null;

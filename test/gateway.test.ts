@@ -496,9 +496,10 @@ describe('the gateway on real Kafka', () => {
       );
     }
 
-    assert.equal(gateway.bufferDepth, maxEvents, 'the buffer is full');
     assert.ok(deepest <= maxEvents, `buffer depth ${deepest} never exceeds ${maxEvents}`);
+    // A scrape waits for the publisher thread's report of everything handed over before it.
     const metrics = await scrape(url);
+    assert.equal(gateway.bufferDepth, maxEvents, 'the buffer is full');
     assert.equal(metricValue(metrics, 'shadow_gateway_requests_total', { status: '2xx' }), 50);
     // 50 requests × 2 events; the first 5 requests fill the buffer and nothing ever leaves it.
     assert.equal(metricValue(metrics, 'shadow_gateway_publish_dropped_total', { reason: 'buffer_full' }), 100 - maxEvents);
@@ -683,5 +684,108 @@ describe('the gateway on real Kafka', () => {
     const { requests } = await publishedEvents(scope);
     assert.deepEqual(requests.map((entry) => entry.event.requestId), ['req-small']);
     assert.equal(metricValue(await scrape(url), 'shadow_gateway_unpublishable_total', { reason: 'too_large' }), 1);
+  });
+});
+
+interface HeldUpstream {
+  url: string;
+  /** Requests the upstream holds unanswered right now. */
+  inFlight: () => number;
+  /** The most requests it held at once. */
+  peak: () => number;
+  /** Answers every held request, and every later one at once. */
+  release: () => void;
+}
+
+/** A stable model that holds every call until released: measures how many calls the gateway has in flight. */
+async function startHeldUpstream(t: TestContext): Promise<HeldUpstream> {
+  const held: Array<() => void> = [];
+  let inFlight = 0;
+  let peak = 0;
+  let released = false;
+  const answer = JSON.stringify({ id: 'chatcmpl-held', object: 'chat.completion', model: 'sim-model', choices: [{ index: 0, message: { role: 'assistant', content: 'done' }, finish_reason: 'stop' }] });
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const respond = () => {
+        inFlight--;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+      };
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      if (released) respond();
+      else held.push(respond);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    inFlight: () => inFlight,
+    peak: () => peak,
+    release: () => {
+      released = true;
+      for (const respond of held.splice(0)) respond();
+    },
+  };
+}
+
+describe('the gateway on the live path', () => {
+  it('holds more than 128 calls to the stable model in flight at once by default', async (t) => {
+    const upstream = await startHeldUpstream(t);
+    const { url } = await startGateway(t, upstream.url);
+    const calls = 300;
+    const replies = Array.from({ length: calls }, (_, index) => chat(url, chatBody(`slow call ${index}`)));
+    try {
+      // With a pool capped below 300 connections the upstream never sees them all and this times out.
+      await waitFor(() => upstream.inFlight() === calls, { timeoutMs: 20_000, what: `${calls} calls in flight at the stable model at once` });
+    } finally {
+      upstream.release();
+    }
+    assert.deepEqual(
+      (await Promise.all(replies)).map((reply) => reply.status),
+      Array.from({ length: calls }, () => 200),
+    );
+    assert.equal(upstream.peak(), calls);
+  });
+
+  it('keeps at most gateway.upstream.connections calls in flight to the stable model when it is set', async (t) => {
+    const upstream = await startHeldUpstream(t);
+    const connections = 7;
+    const { url } = await startGateway(t, upstream.url, { gateway: { upstream: { connections } } });
+    const replies = Array.from({ length: 3 * connections }, (_, index) => chat(url, chatBody(`capped call ${index}`)));
+    try {
+      await waitFor(() => upstream.inFlight() >= connections, { timeoutMs: 20_000, what: `${connections} calls in flight at the stable model` });
+    } finally {
+      upstream.release();
+    }
+    assert.equal((await Promise.all(replies)).filter((reply) => reply.status === 200).length, 3 * connections);
+    assert.equal(upstream.peak(), connections, 'the pool never opened more connections than configured');
+  });
+
+  it('relays the content-length of a whole answer and streams a streamed one chunked', async (t) => {
+    const stableUrl = await startSim(t);
+    const { url } = await startGateway(t, stableUrl);
+
+    const whole = chatBody('How long is this answer?');
+    const direct = await chat(stableUrl, whole);
+    const viaGateway = await chat(url, whole);
+    assert.equal(typeof direct.headers['content-length'], 'string', 'the sim sends a content-length');
+    assert.equal(viaGateway.headers['content-length'], String(Buffer.byteLength(viaGateway.text)));
+    assert.equal(viaGateway.headers['content-length'], direct.headers['content-length'], 'the same framing as the stable model');
+    assert.equal(viaGateway.headers['transfer-encoding'], undefined);
+
+    const streamed = await chat(url, chatBody('And a streamed one?', { stream: true }));
+    assert.equal(streamed.status, 200);
+    assert.equal(streamed.headers['content-length'], undefined);
+    assert.equal(streamed.headers['transfer-encoding'], 'chunked');
   });
 });

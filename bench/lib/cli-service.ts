@@ -28,7 +28,7 @@ export async function freePort(): Promise<number> {
 }
 
 export interface CliServiceOptions {
-  service: 'gateway' | 'replay';
+  service: 'gateway' | 'replay' | 'join';
   /** The whole configuration; written as YAML next to the log. */
   config: unknown;
   /** The port the configuration gives this service's `listen` address. */

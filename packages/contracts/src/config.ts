@@ -333,6 +333,18 @@ export const GatewayConfigSchema = z
       .object({ maxEvents: z.number().int().positive().default(10_000), maxBytes: z.number().int().positive().default(64 * 1024 * 1024) })
       .strict()
       .prefault({}),
+    /** The connection pool to the stable endpoint. */
+    upstream: z
+      .object({
+        /**
+         * Connections (so calls in flight) the gateway may hold to the stable endpoint. A proxy
+         * must not cap the live path below what users send: keep it above the peak of calls in
+         * flight (requests/s × seconds per call). `0` means no limit. @defaultValue 4096
+         */
+        connections: z.number().int().min(0).default(4096),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

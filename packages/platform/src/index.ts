@@ -8,6 +8,7 @@ export * from './dead-letters.js';
 export * from './redis.js';
 export * from './outcome-store.js';
 export * from './http-server.js';
+export * from './collected-metrics.js';
 export * from './metrics.js';
 export * from './response-assembler.js';
 export * from './chat-client.js';

@@ -1,18 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { ChatRequestSchema, SECRET_HEADERS, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
+import { SECRET_HEADERS, type ResponseError } from '@shadow-replay/contracts';
 import {
   CallErrorCode,
   ServiceHttpServer,
-  ResponseAssembler,
   classifyCallError,
+  collectedCounter,
+  collectedGauge,
   counter,
-  createKafka,
-  createPipelineProducer,
   createRegistry,
-  ensureTopics,
-  gauge,
   histogram,
   once,
   openAiError,
@@ -23,12 +20,14 @@ import {
   type Service,
 } from '@shadow-replay/platform';
 import { Pool } from 'undici';
+import { packExchange, type CountsReport } from './capture.js';
 import type { GatewaySettings } from './config.js';
-import { PublishBuffer } from './publish-buffer.js';
-import { Redactor } from './redaction.js';
-import { Sampler } from './sampler.js';
+import { LiveExchange, type ExchangeOutcome } from './live-exchange.js';
+import { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
+import { PublisherThread } from './publisher-thread.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+export { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
+
 const SHADOWED_ROUTE = '/v1/chat/completions';
 const ADMIN_SAMPLING = '/admin/sampling';
 
@@ -40,8 +39,10 @@ export interface GatewayOptions {
 }
 
 /**
- * The only part on the user's path: proxies chat completions to the stable model and,
- * after the answer, hands a RequestEvent and the stable ResponseEvent to a bounded buffer.
+ * The only part on the user's path: proxies chat completions to the stable model and, after
+ * the answer, hands the request and the relayed chunks (with their arrival times) to the
+ * publisher thread, which builds the RequestEvent and the stable ResponseEvent and publishes
+ * them through a bounded buffer. This thread only relays bytes and takes timestamps.
  */
 export class GatewayService implements Service {
   readonly #settings: GatewaySettings;
@@ -49,9 +50,10 @@ export class GatewayService implements Service {
   readonly #http: ServiceHttpServer;
   readonly #upstream: Pool;
   readonly #stablePath: string;
-  readonly #sampler: Sampler;
-  readonly #redactor: Redactor;
-  readonly #buffer: PublishBuffer;
+  readonly #publisher: PublisherThread;
+  /** Request headers the publisher thread may need: the allowlist, the sampling headers, tenant and conversation. */
+  readonly #capturedHeaders: string[];
+  #samplingRate: number;
   readonly #metrics;
   readonly #flushDeadlineMs: number;
   readonly close: () => Promise<void>;
@@ -60,40 +62,38 @@ export class GatewayService implements Service {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#flushDeadlineMs = options.flushDeadlineMs ?? 5_000;
+    const gatewayConfig = options.settings.gateway;
+    this.#samplingRate = gatewayConfig.sampling.rate;
     const registry = createRegistry('gateway');
+    // Counted in the publisher thread: a scrape first waits for its report of everything handed over so far.
+    const synced = () => this.#publisher.sync();
+    const threadCounter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => collectedCounter(registry, name, help, labelNames, synced);
     this.#metrics = {
       requests: counter(registry, 'shadow_gateway_requests_total', 'Requests proxied, by route and status class', ['route', 'status']),
       upstreamLatency: histogram(registry, 'shadow_gateway_upstream_seconds', 'Time from request to the end of the stable answer', ['route'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
-      published: counter(registry, 'shadow_gateway_publish_sent_total', 'Events published to Kafka'),
-      dropped: counter(registry, 'shadow_gateway_publish_dropped_total', 'Events dropped instead of waiting on Kafka', ['reason']),
-      unpublishable: counter(registry, 'shadow_gateway_unpublishable_total', 'Requests proxied but not shadowed because they could not be, by reason (invalid_body, too_large)', ['reason']),
-      notShadowed: counter(registry, 'shadow_gateway_not_shadowed_total', 'Requests proxied and deliberately not shadowed, by reason (sampled_out, opt_out, route, model)', ['reason']),
+      published: threadCounter('shadow_gateway_publish_sent_total', 'Events published to Kafka'),
+      dropped: threadCounter('shadow_gateway_publish_dropped_total', 'Events dropped instead of waiting on Kafka', ['reason']),
+      unpublishable: threadCounter('shadow_gateway_unpublishable_total', 'Requests proxied but not shadowed because they could not be, by reason (invalid_body, too_large)', ['reason']),
+      notShadowed: threadCounter('shadow_gateway_not_shadowed_total', 'Requests proxied and deliberately not shadowed, by reason (sampled_out, opt_out, route, model)', ['reason']),
       passThrough: counter(registry, 'shadow_gateway_pass_through_total', 'Requests relayed without shadowing, by route', ['route']),
-      samplingRate: gauge(registry, 'shadow_gateway_sampling_rate', 'Fraction of requests published', [], () => this.#sampler.rate),
-      depth: gauge(registry, 'shadow_gateway_buffer_depth', 'Events waiting in the publish buffer', [], () => this.#buffer.depth),
+      samplingRate: collectedGauge(registry, 'shadow_gateway_sampling_rate', 'Fraction of requests published', () => this.#samplingRate),
+      depth: collectedGauge(registry, 'shadow_gateway_buffer_depth', 'Events waiting in the publish buffer', async () => {
+        await synced();
+        return this.#publisher.depth;
+      }),
     };
-    const kafka = createKafka({ brokers: options.settings.addresses.kafkaBrokers, clientId: `${options.settings.kafka.clientId}-gateway`, log: options.log });
-    this.#buffer = new PublishBuffer({
-      producer: createPipelineProducer(kafka),
-      log: options.log,
-      maxEvents: options.settings.gateway.buffer.maxEvents,
-      maxBytes: options.settings.gateway.buffer.maxBytes,
-      // Topic creation waits for Kafka inside the publish loop, so a broker that is down never
-      // delays the gateway's start or its users.
-      prepare: options.settings.kafka.createTopics
-        ? () => ensureTopics(kafka, [options.settings.kafka.topics.requests, options.settings.kafka.topics.stableResponses], options.settings.kafka.partitions)
-        : undefined,
-      onDropped: (count, reason) => this.#metrics.dropped.inc({ reason }, count),
-      onSent: (count) => this.#metrics.published.inc(count),
-    });
-    this.#sampler = new Sampler(options.settings.gateway.sampling);
-    this.#redactor = new Redactor(options.settings.gateway.redaction);
-    const stable = new URL(options.settings.gateway.stable.baseUrl);
+    this.#publisher = new PublisherThread({ settings: options.settings, log: options.log, onCounts: (counts) => this.#count(counts) });
+    const sampling = gatewayConfig.sampling;
+    this.#capturedHeaders = [
+      ...new Set([...gatewayConfig.headerAllowlist, sampling.optOutHeader, ...(sampling.keyHeader === undefined ? [] : [sampling.keyHeader]), 'x-tenant-id', 'x-conversation-id']),
+    ].filter((name) => !SECRET_HEADERS.includes(name));
+    const stable = new URL(gatewayConfig.stable.baseUrl);
     this.#stablePath = stable.pathname.replace(/\/$/, '');
-    this.#upstream = new Pool(stable.origin, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
+    const connections = gatewayConfig.upstream.connections;
+    this.#upstream = new Pool(stable.origin, { connections: connections === 0 ? null : connections, pipelining: 1, keepAliveTimeout: 30_000 });
     this.#http = new ServiceHttpServer({
-      host: options.settings.gateway.listen.host,
-      port: options.settings.gateway.listen.port,
+      host: gatewayConfig.listen.host,
+      port: gatewayConfig.listen.port,
       log: options.log,
       registry,
       ready: () => true,
@@ -102,7 +102,7 @@ export class GatewayService implements Service {
     this.close = once(() =>
       runSteps(this.#log, [
         ['http', () => this.#http.close()],
-        ['buffer', () => this.#buffer.close(this.#flushDeadlineMs)],
+        ['publisher', () => this.#publisher.close(this.#flushDeadlineMs)],
         ['upstream', () => this.#upstream.close()],
       ]),
     );
@@ -113,25 +113,37 @@ export class GatewayService implements Service {
     return this.#http.url;
   }
 
+  /** Events waiting in the publish buffer, as the publisher thread last reported. */
   get bufferDepth(): number {
-    return this.#buffer.depth;
+    return this.#publisher.depth;
   }
 
   get samplingRate(): number {
-    return this.#sampler.rate;
+    return this.#samplingRate;
   }
 
   /** Changes the published fraction at runtime (SIGHUP reload, admin endpoint). */
   setSamplingRate(rate: number): void {
-    const previous = this.#sampler.rate;
-    this.#sampler.setRate(rate);
+    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`sampling rate must be between 0 and 1 (got ${rate})`);
+    const previous = this.#samplingRate;
+    this.#samplingRate = rate;
+    // Messages to the thread keep their order: every exchange handed over after this uses the new rate.
+    this.#publisher.setSamplingRate(rate);
     this.#log.info({ previous, rate }, 'sampling rate changed');
   }
 
   async start(): Promise<void> {
-    this.#buffer.start();
+    await this.#publisher.start();
     await this.#http.start();
     this.#log.info({ url: this.#http.url, stable: this.#settings.gateway.stable.baseUrl }, 'gateway listening');
+  }
+
+  #count(counts: CountsReport): void {
+    const metrics = this.#metrics;
+    if (counts.sent > 0) metrics.published.inc(counts.sent);
+    for (const [reason, count] of Object.entries(counts.dropped)) metrics.dropped.inc({ reason }, count);
+    for (const [reason, count] of Object.entries(counts.unpublishable)) metrics.unpublishable.inc({ reason }, count);
+    for (const [reason, count] of Object.entries(counts.notShadowed)) metrics.notShadowed.inc({ reason }, count);
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -181,7 +193,7 @@ export class GatewayService implements Service {
       openAiError(res, 405, `${ADMIN_SAMPLING} accepts GET and PUT`, 'invalid_request_error', 'method_not_allowed');
       return;
     }
-    sendJson(res, 200, { rate: this.#sampler.rate });
+    sendJson(res, 200, { rate: this.#samplingRate });
   }
 
   /** Routes that are relayed as they are, body streamed both ways, and never shadowed. */
@@ -204,8 +216,7 @@ export class GatewayService implements Service {
         headersTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
         bodyTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
       });
-      const responseHeaders = endToEndHeaders(upstream.headers);
-      res.writeHead(upstream.statusCode, responseHeaders);
+      res.writeHead(upstream.statusCode, relayedResponseHeaders(upstream.headers));
       for await (const chunk of upstream.body) res.write(chunk as Buffer);
       res.end();
       this.#metrics.requests.inc({ route, status: `${Math.floor(upstream.statusCode / 100)}xx` });
@@ -234,160 +245,51 @@ export class GatewayService implements Service {
     }
     const occurredAt = Date.now();
     const sentAt = performance.now();
-    const parsedBody = parseChatBody(body);
-    const assembler = new ResponseAssembler(parsedBody ?? undefined, sentAt, occurredAt);
     const headers = endToEndHeaders(req.headers);
     headers['x-request-id'] = requestId;
     if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
 
     const stable = this.#settings.gateway.stable;
-    let status: number | null = null;
-    let failure: ResponseError | null = null;
-    let streamed = false;
     let aborted = false;
-    // A user who leaves stops the stable model's work too; the total timeout bounds the rest.
-    const cancel = new AbortController();
-    const total = setTimeout(() => cancel.abort(new Error(`no complete answer within ${stable.timeouts.totalMs} ms`)), stable.timeouts.totalMs);
-    res.on('close', () => {
-      if (!res.writableFinished) {
-        aborted = true;
-        cancel.abort(new Error('client disconnected'));
-      }
-    });
-    try {
-      const upstream = await this.#upstream.request({
-        path: `${this.#stablePath}${req.url ?? SHADOWED_ROUTE}`,
-        method: 'POST',
-        headers,
-        body,
-        signal: cancel.signal,
-        headersTimeout: stable.timeouts.firstTokenMs,
-        bodyTimeout: stable.timeouts.firstTokenMs,
+    let timedOut = false;
+    const outcome = await new Promise<ExchangeOutcome>((resolve) => {
+      const exchange = new LiveExchange(res, sentAt, { 'x-request-id': requestId }, resolve);
+      // A user who leaves stops the stable model's work too; the total timeout bounds the rest.
+      const total = setTimeout(() => {
+        timedOut = true;
+        exchange.abort(new Error(`no complete answer within ${stable.timeouts.totalMs} ms`));
+      }, stable.timeouts.totalMs);
+      res.once('close', () => {
+        clearTimeout(total);
+        if (!res.writableFinished) {
+          aborted = true;
+          exchange.abort(new Error('client disconnected'));
+        }
       });
-      status = upstream.statusCode;
-      const responseHeaders = endToEndHeaders(upstream.headers);
-      responseHeaders['x-request-id'] = requestId;
-      res.writeHead(status, responseHeaders);
-      streamed = String(upstream.headers['content-type'] ?? '').includes('text/event-stream');
-      const chunks: Buffer[] = [];
-      for await (const chunk of upstream.body) {
-        const buffer = chunk as Buffer;
-        res.write(buffer);
-        if (streamed) assembler.feedSse(buffer);
-        else chunks.push(buffer);
-      }
-      assembler.end();
-      if (!streamed) assembler.feedJson(Buffer.concat(chunks));
-      res.end();
-    } catch (error) {
-      assembler.end();
-      failure = classifyCallError(error, cancel.signal.aborted && !aborted, stable.timeouts.totalMs);
-      if (!aborted) this.#log.warn({ requestId, code: failure.code, err: error }, 'stable endpoint failed');
+      this.#upstream.dispatch(
+        { path: `${this.#stablePath}${req.url ?? SHADOWED_ROUTE}`, method: 'POST', headers, body, headersTimeout: stable.timeouts.firstTokenMs, bodyTimeout: stable.timeouts.firstTokenMs },
+        exchange,
+      );
+    });
+    const { status, streamed, chunks, chunkTimes, endAt } = outcome;
+    let failure: ResponseError | null = null;
+    if (outcome.error !== null) {
+      failure = classifyCallError(outcome.error, timedOut && !aborted, stable.timeouts.totalMs);
+      if (!aborted) this.#log.warn({ requestId, code: failure.code, err: outcome.error }, 'stable endpoint failed');
       if (!res.headersSent) {
-        const timedOut = failure.code === CallErrorCode.totalTimeout || failure.code === CallErrorCode.firstTokenTimeout || failure.code === CallErrorCode.idleTimeout;
-        this.#ownError(res, timedOut ? 504 : 502, timedOut ? 'the model endpoint did not answer in time' : 'the model endpoint is unreachable', timedOut ? 'upstream_timeout' : 'upstream_unavailable');
+        const late = failure.code === CallErrorCode.totalTimeout || failure.code === CallErrorCode.firstTokenTimeout || failure.code === CallErrorCode.idleTimeout;
+        this.#ownError(res, late ? 504 : 502, late ? 'the model endpoint did not answer in time' : 'the model endpoint is unreachable', late ? 'upstream_timeout' : 'upstream_unavailable');
       } else res.destroy();
-    } finally {
-      clearTimeout(total);
     }
     if (status !== null) this.#metrics.requests.inc({ route: SHADOWED_ROUTE, status: `${Math.floor(status / 100)}xx` });
-    this.#metrics.upstreamLatency.observe({ route: SHADOWED_ROUTE }, (performance.now() - sentAt) / 1000);
-    this.#publish(req, requestId, occurredAt, parsedBody, assembler, status, failure, streamed, aborted);
-  }
-
-  #publish(req: IncomingMessage, requestId: string, occurredAt: number, body: RequestEvent['body'] | null, assembler: ResponseAssembler, status: number | null, failure: ResponseError | null, streamed: boolean, aborted: boolean): void {
-    if (body === null) {
-      this.#metrics.unpublishable.inc({ reason: 'invalid_body' });
-      return;
+    this.#metrics.upstreamLatency.observe({ route: SHADOWED_ROUTE }, endAt / 1000);
+    const captured: Record<string, string | string[]> = {};
+    for (const name of this.#capturedHeaders) {
+      const value = req.headers[name];
+      if (value !== undefined) captured[name] = value;
     }
-    const decision = this.#sampler.decide({ requestId, route: SHADOWED_ROUTE, model: body.model, headers: req.headers });
-    if (!decision.publish) {
-      this.#metrics.notShadowed.inc({ reason: decision.reason });
-      return;
-    }
-    const allow = new Set(this.#settings.gateway.headerAllowlist);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (allow.has(name) && !SECRET_HEADERS.includes(name) && typeof value === 'string') headers[name] = value;
-    }
-    const tenant = headerValue(req, 'x-tenant-id');
-    const conversationId = headerValue(req, 'x-conversation-id');
-    const requestEvent: RequestEvent = {
-      schemaVersion: 1,
-      requestId,
-      occurredAt,
-      route: SHADOWED_ROUTE,
-      ...(tenant === undefined ? {} : { tenant }),
-      ...(conversationId === undefined ? {} : { conversationId }),
-      sampling: decision.decision,
-      body: this.#redactor.request(body),
-      headers,
-    };
-    const result = assembler.result(streamed);
-    const ok = failure === null && status !== null && status < 400 && result.complete && !result.malformed && !aborted;
-    const responseEvent: ResponseEvent = {
-      schemaVersion: 1,
-      requestId,
-      arm: STABLE_ARM,
-      occurredAt: Date.now(),
-      endpoint: { name: this.#settings.gateway.stable.name, model: result.response?.model ?? body.model ?? null },
-      outcome: aborted ? 'aborted' : ok ? 'ok' : 'error',
-      status,
-      error: ok || aborted ? null : (failure ?? responseError(status, result)),
-      response: this.#redactor.response(result.response),
-      usage: result.usage,
-      timing: result.timing,
-      streamed,
-    };
-    const topics = this.#settings.kafka.topics;
-    const requestValue = Buffer.from(JSON.stringify(requestEvent));
-    const responseValue = Buffer.from(JSON.stringify(responseEvent));
-    if (Math.max(requestValue.length, responseValue.length) > this.#settings.gateway.maxEventBytes) {
-      this.#metrics.unpublishable.inc({ reason: 'too_large' });
-      return;
-    }
-    this.#buffer.offer([
-      { topic: topics.requests, message: { key: requestId, value: requestValue } },
-      { topic: topics.stableResponses, message: { key: requestId, value: responseValue } },
-    ]);
+    this.#publisher.offer(packExchange({ requestId, occurredAt, headers: captured, status, failure, streamed, aborted, body, chunks, chunkTimes, endAt }));
   }
-}
-
-/** The error of an answer that arrived but is not a success. */
-function responseError(status: number | null, result: { complete: boolean; malformed: boolean }): ResponseError {
-  if (status !== null && status >= 400) return { code: CallErrorCode.httpStatus, message: `the stable model answered HTTP ${status}`, retryable: status === 429 || status >= 500 };
-  if (result.malformed) return { code: CallErrorCode.malformed, message: 'the stable answer is not valid JSON', retryable: true };
-  return { code: CallErrorCode.truncated, message: 'the stable stream ended before a finish reason or [DONE]', retryable: true };
-}
-
-function parseChatBody(body: Buffer): RequestEvent['body'] | null {
-  try {
-    const parsed = ChatRequestSchema.safeParse(JSON.parse(body.toString('utf8')));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The end-to-end headers of a message, as a proxy forwards them: hop-by-hop headers, and any
- * header the `Connection` header names, stay on their own hop.
- */
-export function endToEndHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const connection = headers.connection;
-  const named = new Set(
-    (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
-      .split(',')
-      .map((name) => name.trim().toLowerCase())
-      .filter((name) => name.length > 0),
-  );
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
-    // Arrays stay arrays: repeated headers such as set-cookie must not be joined.
-    out[name] = value;
-  }
-  return out;
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

@@ -1,0 +1,194 @@
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Logger } from '@shadow-replay/platform';
+import type { CapturedExchange, CountsReport, FromPublisher, ToPublisher } from './capture.js';
+import type { GatewaySettings } from './config.js';
+
+export interface PublisherThreadOptions {
+  settings: GatewaySettings;
+  log: Logger;
+  /** Counts reported by the thread since its previous report. */
+  onCounts: (counts: CountsReport) => void;
+}
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(`./publisher-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
+
+/**
+ * Built code runs dist/publisher-worker.js. Tests and benchmarks run the TypeScript sources
+ * through tsx, whose `--import` hooks Node 20 does not apply to worker threads: the thread then
+ * registers tsx itself before loading the entry.
+ */
+function spawnPublisher(options: WorkerOptions): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, options);
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
+/** How long exchanges wait to be handed over together. */
+const HANDOFF_BATCH_MS = 10;
+/** How long close() waits beyond the flush deadline before it stops the thread. */
+const CLOSE_GRACE_MS = 2_000;
+
+/**
+ * The live path's handle on the publisher thread. `offer` never waits: the exchanges of a few
+ * milliseconds go over in one message, their buffers transferred. If the thread dies, users
+ * are unaffected and what would have been published is dropped and counted.
+ */
+export class PublisherThread {
+  readonly #options: PublisherThreadOptions;
+  #worker: Worker | undefined;
+  #alive = false;
+  #pending: CapturedExchange[] = [];
+  #flushScheduled = false;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #syncId = 0;
+  #offers = 0;
+  #sync: { promise: Promise<void>; offers: number } | undefined;
+  readonly #synced = new Map<number, () => void>();
+  #closed: (() => void) | undefined;
+  #depth = 0;
+
+  constructor(options: PublisherThreadOptions) {
+    this.#options = options;
+  }
+
+  /** Events waiting in the thread's buffer, as of its last report. */
+  get depth(): number {
+    return this.#depth;
+  }
+
+  /** Starts the thread and waits until it runs; a thread that cannot start is logged, not fatal. */
+  async start(): Promise<void> {
+    // The key for the stable model stays on the live path.
+    const settings: GatewaySettings = { ...this.#options.settings, stableApiKey: undefined };
+    const worker = spawnPublisher({ workerData: { settings }, name: 'gateway-publisher' });
+    this.#worker = worker;
+    worker.unref();
+    const ready = new Promise<void>((resolve) => {
+      worker.on('message', (message: FromPublisher) => {
+        if (message.type === 'ready') {
+          this.#alive = true;
+          resolve();
+        } else this.#receive(message);
+      });
+      worker.on('error', (error) => {
+        this.#options.log.error({ err: error }, 'publisher thread failed; events are dropped from now on');
+        resolve();
+      });
+      worker.on('exit', () => {
+        this.#alive = false;
+        this.#dropPending();
+        for (const done of this.#synced.values()) done();
+        this.#synced.clear();
+        this.#closed?.();
+        resolve();
+      });
+    });
+    await ready;
+  }
+
+  setSamplingRate(rate: number): void {
+    // Exchanges handed over before the change are decided at the old rate.
+    this.#flush();
+    this.#post({ type: 'rate', rate });
+  }
+
+  /** Hands one exchange over; never waits. */
+  offer(exchange: CapturedExchange): void {
+    if (!this.#alive) {
+      this.#options.onCounts({ sent: 0, dropped: { publisher_failed: 2 }, unpublishable: {}, notShadowed: {}, depth: this.#depth, bytes: 0 });
+      return;
+    }
+    this.#offers++;
+    this.#pending.push(exchange);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // A few ms of batching costs the shadow path nothing and spares the live path a message per request.
+    this.#flushTimer = setTimeout(() => this.#flush(), HANDOFF_BATCH_MS);
+  }
+
+  /** Resolves once the thread has handled everything offered so far and reported its counts. */
+  sync(): Promise<void> {
+    // The metrics of one scrape all ask at once: one round trip answers them while nothing new was offered.
+    if (this.#sync !== undefined && this.#sync.offers === this.#offers) return this.#sync.promise;
+    this.#flush();
+    const promise = new Promise<void>((resolve) => {
+      if (!this.#alive) {
+        resolve();
+        return;
+      }
+      const id = ++this.#syncId;
+      this.#synced.set(id, resolve);
+      this.#post({ type: 'sync', id });
+    });
+    const entry = { promise, offers: this.#offers };
+    this.#sync = entry;
+    void promise.then(() => {
+      if (this.#sync === entry) this.#sync = undefined;
+    });
+    return promise;
+  }
+
+  /** Flushes the thread's buffer within the deadline, then stops the thread. */
+  async close(deadlineMs: number): Promise<void> {
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    this.#flush();
+    if (this.#alive) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#closed = resolve;
+        timer = setTimeout(resolve, deadlineMs + CLOSE_GRACE_MS);
+        this.#post({ type: 'close', deadlineMs });
+      });
+      clearTimeout(timer);
+    }
+    this.#alive = false;
+    await worker.terminate();
+  }
+
+  #flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0) return;
+    const items = this.#pending;
+    this.#pending = [];
+    if (!this.#alive) {
+      this.#options.onCounts({ sent: 0, dropped: { publisher_failed: 2 * items.length }, unpublishable: {}, notShadowed: {}, depth: this.#depth, bytes: 0 });
+      return;
+    }
+    this.#post(
+      { type: 'capture', items },
+      items.map((item) => item.bytes),
+    );
+  }
+
+  #dropPending(): void {
+    const count = this.#pending.length;
+    this.#pending = [];
+    if (count > 0) this.#options.onCounts({ sent: 0, dropped: { publisher_failed: 2 * count }, unpublishable: {}, notShadowed: {}, depth: this.#depth, bytes: 0 });
+  }
+
+  #post(message: ToPublisher, transfer: ArrayBuffer[] = []): void {
+    this.#worker?.postMessage(message, transfer);
+  }
+
+  #receive(message: Exclude<FromPublisher, { type: 'ready' }>): void {
+    switch (message.type) {
+      case 'counts':
+        this.#depth = message.counts.depth;
+        this.#options.onCounts(message.counts);
+        return;
+      case 'synced':
+        this.#synced.get(message.id)?.();
+        this.#synced.delete(message.id);
+        return;
+      case 'log':
+        this.#options.log[message.level](message.obj, message.msg);
+        return;
+      case 'closed':
+        this.#closed?.();
+        return;
+    }
+  }
+}
