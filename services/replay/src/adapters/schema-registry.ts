@@ -1,6 +1,8 @@
+import { isUtf8 } from 'node:buffer';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { ConsumedRecord } from '@shadow-replay/platform';
-import type { FieldMapping } from '@shadow-replay/contracts';
+import { MAX_NESTING_DEPTH, nestedDeeperThan, type FieldMapping } from '@shadow-replay/contracts';
+import { avroBlockProblem } from './avro-guard.js';
 import { InputAdapterError, InputAdapterErrorCode } from './errors.js';
 import { FieldMapper } from './field-mapping.js';
 import { isRecord } from './json-pointer.js';
@@ -23,6 +25,8 @@ export type ConfluentFrame = { ok: true; schemaId: number; bytes: Buffer } | Poi
 
 /** Schema types this adapter decodes; Protobuf records (which add message indexes to the frame) are refused. */
 const SUPPORTED_TYPES: readonly SchemaType[] = [SchemaType.AVRO, SchemaType.JSON];
+/** Lookups of one schema within `timeoutMs`, each with an equal share of it. */
+const LOOKUP_ATTEMPTS = 3;
 /** Confluent's error code for "schema not found" (Apicurio's ccompat API uses it too). */
 const SCHEMA_NOT_FOUND = 40403;
 
@@ -92,6 +96,12 @@ export class SchemaRegistryAdapter implements InputAdapter {
     if (!frame.ok) return frame;
     const type = await this.#schemaType(frame.schemaId);
     if (typeof type !== 'string') return type;
+    const payload = frame.bytes.subarray(5);
+    if (type === SchemaType.JSON && !isUtf8(payload)) return poison(AdaptReason.invalidUtf8, `JSON schema ${frame.schemaId}: the payload is not valid UTF-8`);
+    if (type === SchemaType.AVRO) {
+      const problem = avroBlockProblem(this.#registry.cache.getSchema(frame.schemaId)?.schema, payload);
+      if (problem !== undefined) return poison(AdaptReason.registryDecode, `AVRO schema ${frame.schemaId}: ${problem}`);
+    }
     let decoded: unknown;
     try {
       decoded = await this.#registry.decode(frame.bytes);
@@ -100,6 +110,10 @@ export class SchemaRegistryAdapter implements InputAdapter {
       if (isResponseError(error)) throw this.#unavailable(frame.schemaId, error);
       return poison(AdaptReason.registryDecode, `${type} schema ${frame.schemaId}: ${decodeProblem(error)}`);
     }
+    // Checked before the recursive walks below and the JSON.stringify calls further down the pipeline.
+    if (nestedDeeperThan(decoded, MAX_NESTING_DEPTH)) return poison(AdaptReason.nestingTooDeep, `${type} schema ${frame.schemaId}: objects and arrays nested more than ${MAX_NESTING_DEPTH} levels deep`);
+    // avsc, like Avro's Java library, turns invalid UTF-8 in a string into U+FFFD without a word.
+    if (type === SchemaType.AVRO && hasReplacedUtf8(decoded, payload)) return poison(AdaptReason.invalidUtf8, `AVRO schema ${frame.schemaId}: a string is not valid UTF-8`);
     const document = toPlainJson(decoded);
     return this.#mapper === undefined ? adaptNativeObject(document) : this.#mapper.map(document, record);
   }
@@ -107,7 +121,7 @@ export class SchemaRegistryAdapter implements InputAdapter {
   /** The schema's type once it is loaded and cached, or poison. Rejects when the registry is unavailable. */
   async #schemaType(schemaId: number): Promise<SchemaType | Poison> {
     try {
-      await withTimeout(this.#registry.getSchema(schemaId), this.#timeoutMs);
+      await this.#lookup(schemaId);
     } catch (error) {
       if (error instanceof LookupTimeout) {
         throw new InputAdapterError(InputAdapterErrorCode.registryUnavailable, `schema registry ${this.#url}: no answer for schema id ${schemaId} within ${this.#timeoutMs} ms`);
@@ -126,6 +140,23 @@ export class SchemaRegistryAdapter implements InputAdapter {
     const type = this.#registry.cache.getSchema(schemaId)?.type ?? SchemaType.UNKNOWN;
     if (SUPPORTED_TYPES.includes(type)) return type;
     return poison(AdaptReason.unsupportedSchemaType, `${type} (schema id ${schemaId}); this adapter reads Avro and JSON Schema records`);
+  }
+
+  /**
+   * Loads a schema into the client's cache within `timeoutMs`. The client sets no deadline on
+   * its requests, and a registry under load now and then never answers one (Apicurio did, about
+   * once in a few thousand lookups): such a lookup is abandoned and sent again, so a lost request
+   * costs a fraction of the deadline instead of the whole of it and a redone batch.
+   */
+  async #lookup(schemaId: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await withTimeout(this.#registry.getSchema(schemaId), this.#timeoutMs / LOOKUP_ATTEMPTS);
+        return;
+      } catch (error) {
+        if (!(error instanceof LookupTimeout) || attempt >= LOOKUP_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /**
@@ -201,6 +232,18 @@ function decodeProblem(error: unknown): string {
 function pathText(path: unknown): string {
   const text = Array.isArray(path) ? path.join('') : typeof path === 'string' ? path : '';
   return text === '' ? '(root)' : text;
+}
+
+/**
+ * True when a decoded string holds U+FFFD that the payload does not: avsc put it there for
+ * bytes that were not UTF-8 (Avro strings are raw UTF-8, so a real U+FFFD is in the payload
+ * as EF BF BD with the rest of its string). Depth is bounded by the caller.
+ */
+function hasReplacedUtf8(value: unknown, payload: Buffer): boolean {
+  if (typeof value === 'string') return value.includes('\uFFFD') && !payload.includes(Buffer.from(value, 'utf8'));
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return false;
+  if (Array.isArray(value)) return value.some((item) => hasReplacedUtf8(item, payload));
+  return Object.entries(value).some(([key, item]) => hasReplacedUtf8(key, payload) || hasReplacedUtf8(item, payload));
 }
 
 /**

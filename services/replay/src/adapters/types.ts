@@ -27,7 +27,8 @@ export interface InputAdapter {
 
 /**
  * First word of every poison reason (`<code>: <detail>`), so dead letters can be grouped.
- * `empty_value`, `invalid_json` and `schema_invalid` are the ones `decodeEvent` already uses.
+ * `empty_value`, `invalid_utf8`, `invalid_json`, `nesting_too_deep` and `schema_invalid` are the
+ * ones `decodeEvent` already uses.
  */
 export const AdaptReason = {
   emptyValue: 'empty_value',
@@ -40,6 +41,8 @@ export const AdaptReason = {
   registry: 'registry',
   unsupportedSchemaType: 'unsupported_schema_type',
   registryDecode: 'registry_decode',
+  invalidUtf8: 'invalid_utf8',
+  nestingTooDeep: 'nesting_too_deep',
 } as const;
 export type AdaptReason = (typeof AdaptReason)[keyof typeof AdaptReason];
 
