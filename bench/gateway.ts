@@ -29,6 +29,7 @@ import { addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger,
 import type { SimProfilePatch, SimStats } from '@shadow-replay/sim';
 import type { Kafka } from 'kafkajs';
 import { request } from 'undici';
+import { startBench } from './lib/cli.js';
 import { BenchWorker } from './lib/bench-worker-rpc.js';
 import { summarizeCpuProfile, type CpuProfileSummary, type TimeShare } from './lib/cpu-profile.js';
 import { CliService, freePort, metricByLabel, metricSum } from './lib/cli-service.js';
@@ -1242,31 +1243,16 @@ function renderTables(figures: Figures, options: Options): string {
 // ---------------------------------------------------------------------------------------------
 
 async function main(argv: string[]): Promise<number> {
-  let options: Options | 'help';
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const addresses = addressesFromEnv(process.env);
-  const abort = new AbortController();
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(130);
-    log('interrupted: finishing the current block, then cleaning up (Ctrl-C again to exit at once)');
-    abort.abort();
-  });
+  const start = startBench(argv, { usage: USAGE, parse: parseOptions, finishes: 'the current block', log });
+  if (typeof start === 'number') return start;
+  const { options, addresses, signal } = start;
   const startedAt = new Date();
   const machine = machineInfo();
   const scope = benchScope('gateway');
   const dir = await mkdtemp(join(os.tmpdir(), `${scope.id}-`));
   const env = { KAFKA_BROKERS: addresses.kafkaBrokers.join(','), REDIS_URL: addresses.redisUrl, LOG_LEVEL: 'warn' };
   const kafka = createKafka({ brokers: addresses.kafkaBrokers, clientId: `${scope.id}-bench`, log: silentLogger() });
-  const context: Context = { startedAt, options, scope, dir, kafka, kafkaBrokers: addresses.kafkaBrokers, env, signal: abort.signal };
+  const context: Context = { startedAt, options, scope, dir, kafka, kafkaBrokers: addresses.kafkaBrokers, env, signal: signal };
   log(`bench:gateway — ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, load average ${machine.loadAverage.join(' ')}`);
   log(`${options.rate} req/s offered, ${options.seconds} s per path; parts ${[...options.parts].join(', ')}; Kafka ${addresses.kafkaBrokers.join(',')}, Redis ${addresses.redisUrl}; run ${scope.id}, files in ${dir}`);
   log('the models are SIMULATED (@shadow-replay/sim), standing in for GPU servers; every component runs in its own process');
@@ -1284,7 +1270,7 @@ async function main(argv: string[]): Promise<number> {
       [Part.shadowBusy, () => (options.parts.has(Part.shadowBusy) ? shadowBusy(processes, context, figures) : Promise.resolve())],
     ];
     for (const [name, step] of steps) {
-      if (abort.signal.aborted) break;
+      if (signal.aborted) break;
       try {
         await step();
       } catch (error) {
@@ -1322,13 +1308,13 @@ async function main(argv: string[]): Promise<number> {
     note: 'Models are simulated (@shadow-replay/sim), standing in for GPU servers. Gateway, replay, models, load generator and nginx run as separate processes on one machine shared with Kafka, Redis and other users. Latency is per request from the hand-over to the client pool to the last body byte. Compare paths within a case: they took turns in blocks of the same run.',
     machine,
     parameters: { ...options, parts: [...options.parts], stableProfile: { profile: 'stable', ...stablePatch(options.stableScale) }, partitions: PARTITIONS, kafkaBrokers: addresses.kafkaBrokers, redisUrl: addresses.redisUrl, goals: GOAL },
-    interrupted: abort.signal.aborted,
+    interrupted: signal.aborted,
     goals: goalRows(figures),
     ...figures,
     cleanup,
   });
   process.stdout.write(`\nresults: ${path}\n`);
-  return abort.signal.aborted ? 130 : figures.errors.length > 0 ? 1 : 0;
+  return signal.aborted ? 130 : figures.errors.length > 0 ? 1 : 0;
 }
 
 try {

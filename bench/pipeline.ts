@@ -17,10 +17,11 @@ import { performance } from 'node:perf_hooks';
 import { PENDING, ShadowConfigSchema, type ShadowConfig } from '@shadow-replay/contracts';
 import { Pipeline } from '@shadow-replay/cli';
 import { GatewayService, gatewaySettings } from '@shadow-replay/gateway';
-import { OutcomeStore, addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger, waitFor, type OutcomeCounts } from '@shadow-replay/platform';
+import { OutcomeStore, type addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger, waitFor, type OutcomeCounts } from '@shadow-replay/platform';
 import { createSimServer, type SimServer, type SimStats } from '@shadow-replay/sim';
 import { Queue } from 'bullmq';
 import { request } from 'undici';
+import { startBench } from './lib/cli.js';
 import { runLoad, type LoadOptions, type LoadResult } from './lib/load.js';
 import { fmt, machineInfo, median, ratio, renderTable, summarizeLatency, writeResults, type Column, type LatencySummary } from './lib/report.js';
 import { benchScope, cleanupScope, type CleanupReport } from './lib/scope.js';
@@ -175,24 +176,9 @@ function integerFlag(flag: string, raw: string, min = 1): number {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let options: Options | 'help';
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const addresses = addressesFromEnv(process.env);
-  const abort = new AbortController();
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(130);
-    log('interrupted: finishing the current step, then cleaning up (Ctrl-C again to exit at once)');
-    abort.abort();
-  });
+  const start = startBench(argv, { usage: USAGE, parse: parseOptions, finishes: 'the current step', log });
+  if (typeof start === 'number') return start;
+  const { options, addresses, signal } = start;
 
   const startedAt = new Date();
   const machine = machineInfo();
@@ -213,8 +199,8 @@ async function main(argv: string[]): Promise<number> {
   log('the models are SIMULATED (sim profile "fast", instant answers) — stand-ins for GPUs; load generator, sims, Kafka clients and all four services share this one process');
 
   const runs: RunFigures[] = [];
-  for (let run = 1; run <= options.runs && !abort.signal.aborted; run++) {
-    const figures = await runOnce(run, options, { addresses, drainTimeoutMs, signal: abort.signal });
+  for (let run = 1; run <= options.runs && !signal.aborted; run++) {
+    const figures = await runOnce(run, options, { addresses, drainTimeoutMs, signal: signal });
     runs.push(figures);
     if (figures.direct === null && figures.error !== null) {
       log(`run ${run} failed before measuring anything; not trying the others. Are Kafka (${addresses.kafkaBrokers.join(',')}) and Redis (${addresses.redisUrl}) up? (npm run infra:status)`);
@@ -231,14 +217,14 @@ async function main(argv: string[]): Promise<number> {
     note: 'Models are simulated (@shadow-replay/sim profile "fast": instant answers), standing in for GPUs. The load generator, both sims and the four services run in one Node.js process; Kafka and Redis run on the same machine. Compare ratios within a run, not absolute figures between machines.',
     machine,
     parameters,
-    interrupted: abort.signal.aborted,
+    interrupted: signal.aborted,
     median: summary,
     runs,
   });
   process.stdout.write(`\nresults: ${path}\n`);
   const clean = runs.length === options.runs && runs.every((run) => run.error === null && run.drain?.drained === true && [run.direct, run.gatewayAlone, run.gatewayPipeline].every((path) => path?.failed === 0));
   if (!clean) log('some runs did not complete cleanly (failed requests, drain timeout or interruption): see "error" and "failures" in the JSON');
-  return abort.signal.aborted ? 130 : clean ? 0 : 1;
+  return signal.aborted ? 130 : clean ? 0 : 1;
 }
 
 interface RunContext {

@@ -22,13 +22,14 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { ResponseEventSchema, ShadowConfigSchema, decodeEvent, type ShadowConfig } from '@shadow-replay/contracts';
-import { OutcomeStore, addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger, type Logger, type OutcomeCounts } from '@shadow-replay/platform';
+import { OutcomeStore, type addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger, type Logger, type OutcomeCounts } from '@shadow-replay/platform';
 import { ReplayService, replaySettings } from '@shadow-replay/replay';
 import { createSimServer, type SimProfilePatch, type SimServer } from '@shadow-replay/sim';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { destination, pino } from 'pino';
 import { request } from 'undici';
+import { startBench } from './lib/cli.js';
 import { startCpuProfile, summarizeCpuProfile, writeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.js';
 import { KCAT_INSTALL_HINT, kcatVersion, readTopicWithKcat, type KcatRun } from './lib/kcat.js';
 import { arrivalSeries, rateWindow, type RateWindow } from './lib/rate-windows.js';
@@ -954,28 +955,13 @@ function renderGoals(list: Goal[]): string {
 // ---------------------------------------------------------------------------------------------
 
 async function main(argv: string[]): Promise<number> {
-  let options: Options | 'help';
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const addresses = addressesFromEnv(process.env);
-  const abort = new AbortController();
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(130);
-    log('interrupted: stopping the current part, then cleaning up (Ctrl-C again to exit at once)');
-    abort.abort();
-  });
+  const start = startBench(argv, { usage: USAGE, parse: parseOptions, finishes: 'the current part', log });
+  if (typeof start === 'number') return start;
+  const { options, addresses, signal } = start;
   const context: Context = {
     addresses,
     env: { KAFKA_BROKERS: addresses.kafkaBrokers.join(','), REDIS_URL: addresses.redisUrl, LOG_LEVEL: 'silent' },
-    signal: abort.signal,
+    signal: signal,
     serviceLog: pino({ level: 'error', base: { service: 'replay' } }, destination(2)),
   };
   const startedAt = new Date();
@@ -1014,10 +1000,10 @@ async function main(argv: string[]): Promise<number> {
 
   const results: PacedFigures[] = [];
   for (const spec of specs) {
-    if (abort.signal.aborted) break;
-    results.push(await withRetries(spec.label, options.retries, abort.signal, () => runPaced(spec, context)));
+    if (signal.aborted) break;
+    results.push(await withRetries(spec.label, options.retries, signal, () => runPaced(spec, context)));
   }
-  const ceiling = options.parts.has(Part.ceiling) && !abort.signal.aborted ? await withRetries('ceiling', options.retries, abort.signal, () => runCeiling(options, context, startedAt)) : null;
+  const ceiling = options.parts.has(Part.ceiling) && !signal.aborted ? await withRetries('ceiling', options.retries, signal, () => runCeiling(options, context, startedAt)) : null;
 
   const goalList = goals(options, results, ceiling).filter((goal) => goal.part === undefined || options.parts.has(goal.part));
   const sections = [
@@ -1049,7 +1035,7 @@ async function main(argv: string[]): Promise<number> {
       kafkaBrokers: addresses.kafkaBrokers,
       redisUrl: addresses.redisUrl,
     },
-    interrupted: abort.signal.aborted,
+    interrupted: signal.aborted,
     goals: goalList,
     paced: results,
     ceiling,
@@ -1057,7 +1043,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`\nresults: ${path}\n`);
   const clean = results.every((figures) => figures.error === null) && (ceiling === null || ceiling.error === null) && results.length === specs.length;
   if (!clean) log('some parts failed or were interrupted: see "error" in the JSON (a Kafka restart during a run is worth a second try)');
-  return abort.signal.aborted ? 130 : clean ? 0 : 1;
+  return signal.aborted ? 130 : clean ? 0 : 1;
 }
 
 /**

@@ -1,0 +1,44 @@
+/**
+ * The start every benchmark shares: its options (or `--help`), the service addresses from the
+ * environment, and Ctrl-C: the first stops the run at the next safe point so it can clean up,
+ * the second exits at once.
+ */
+import { addressesFromEnv } from '@shadow-replay/platform';
+
+export interface BenchStart<O> {
+  options: O;
+  addresses: ReturnType<typeof addressesFromEnv>;
+  /** Aborted by the first Ctrl-C. */
+  signal: AbortSignal;
+}
+
+export interface BenchCli<O> {
+  usage: string;
+  /** Throws with a message naming the flag for bad input; `'help'` for `--help`. */
+  parse: (argv: string[]) => O | 'help';
+  /** What the first Ctrl-C lets the run finish, e.g. "the current block". */
+  finishes: string;
+  log: (line: string) => void;
+}
+
+/** The benchmark's start, or the exit code when there is nothing to run (2: bad flags, 0: help). */
+export function startBench<O>(argv: string[], cli: BenchCli<O>): BenchStart<O> | number {
+  let options: O | 'help';
+  try {
+    options = cli.parse(argv);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${cli.usage}`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(cli.usage);
+    return 0;
+  }
+  const abort = new AbortController();
+  process.on('SIGINT', () => {
+    if (abort.signal.aborted) process.exit(130);
+    cli.log(`interrupted: finishing ${cli.finishes}, then cleaning up (Ctrl-C again to exit at once)`);
+    abort.abort();
+  });
+  return { options, addresses: addressesFromEnv(process.env), signal: abort.signal };
+}
