@@ -23,10 +23,11 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ShadowConfigSchema, type Addresses } from '@shadow-replay/contracts';
 import { JoinService, joinSettings } from '@shadow-replay/join';
-import { addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger } from '@shadow-replay/platform';
+import { createKafka, createRedis, ensureTopics, silentLogger } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
+import { startBench } from './lib/cli.js';
 import { CliService, freePort, metricSum } from './lib/cli-service.js';
 import { startCpuProfile, summarizeCpuProfile, writeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.js';
 import { cpuBetween, cpuSnapshot, type CpuUse } from './lib/process-cpu.js';
@@ -133,9 +134,12 @@ async function openStage(kind: string, context: Context): Promise<Stage> {
   const scope = benchScope(kind);
   const kafka = createKafka({ brokers: context.addresses.kafkaBrokers, clientId: `${scope.id}-bench`, log: silentLogger() });
   const redis = createRedis(context.addresses.redisUrl, `${scope.id}-bench`);
-  const queue = new Queue(scope.evalQueue, { connection: createRedis(context.addresses.redisUrl, `${scope.id}-queue`), prefix: `${scope.keyPrefix}:bull` });
+  const queueRedis = createRedis(context.addresses.redisUrl, `${scope.id}-queue`);
+  const queue = new Queue(scope.evalQueue, { connection: queueRedis, prefix: `${scope.keyPrefix}:bull` });
   const close = async () => {
+    // A Queue leaves the connection it was given open.
     await queue.close().catch(() => undefined);
+    await queueRedis.quit().catch(() => undefined);
     const report = await cleanupScope(scope, { kafkaBrokers: context.addresses.kafkaBrokers, redis });
     await redis.quit().catch(() => undefined);
     log(`${kind}: cleaned up ${report.topicsDeleted} topics, ${report.groupsDeleted} consumer groups, ${report.redisKeysDeleted} Redis keys${report.problems.length > 0 ? ` (problems: ${report.problems.join('; ')})` : ''}`);
@@ -598,32 +602,17 @@ function renderMemory(figures: MemoryFigures): string {
 // ---------------------------------------------------------------------------------------------
 
 async function main(argv: string[]): Promise<number> {
-  let options: Options | 'help';
-  try {
-    options = parseOptions(argv);
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const addresses = addressesFromEnv(process.env);
-  const abort = new AbortController();
-  process.on('SIGINT', () => {
-    if (abort.signal.aborted) process.exit(130);
-    log('interrupted: stopping the current part, then cleaning up (Ctrl-C again to exit at once)');
-    abort.abort();
-  });
-  const context: Context = { addresses, signal: abort.signal, options };
+  const start = startBench(argv, { usage: USAGE, parse: parseOptions, finishes: 'the current part', log });
+  if (typeof start === 'number') return start;
+  const { options, addresses, signal } = start;
+  const context: Context = { addresses, signal, options };
   const startedAt = new Date();
   const machine = machineInfo();
   log(`bench:join — ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, load average ${machine.loadAverage.join(' ')}; Kafka ${addresses.kafkaBrokers.join(',')}, Redis ${addresses.redisUrl}`);
 
-  const throughput = options.parts.has(Part.throughput) && !abort.signal.aborted ? await runThroughput(context) : null;
-  const profile = options.parts.has(Part.profile) && !abort.signal.aborted ? await runProfile(context, startedAt) : null;
-  const memory = options.parts.has(Part.memory) && !abort.signal.aborted ? await runMemory(context) : null;
+  const throughput = options.parts.has(Part.throughput) && !signal.aborted ? await runThroughput(context) : null;
+  const profile = options.parts.has(Part.profile) && !signal.aborted ? await runProfile(context, startedAt) : null;
+  const memory = options.parts.has(Part.memory) && !signal.aborted ? await runMemory(context) : null;
 
   const sections: string[] = [];
   if (throughput !== null) {
@@ -645,7 +634,7 @@ async function main(argv: string[]): Promise<number> {
     note: 'One join instance; Kafka, Redis and this harness on the same machine, which is shared. The throughput run measures the join as its own process; the profile run has it in this process.',
     machine,
     parameters: { ...options, parts: [...options.parts], goalPairsPerSecond: GOAL_PAIRS_PER_SECOND, pollMs: POLL_MS, kafkaBrokers: addresses.kafkaBrokers, redisUrl: addresses.redisUrl },
-    interrupted: abort.signal.aborted,
+    interrupted: signal.aborted,
     throughput,
     profile,
     memory,
@@ -653,7 +642,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`\nresults: ${path}\n`);
   const failed = [throughput, profile, memory].some((part) => part !== null && part.error !== null);
   if (failed) log('some parts failed or were interrupted: see "error" in the JSON');
-  return abort.signal.aborted ? 130 : failed ? 1 : 0;
+  return signal.aborted ? 130 : failed ? 1 : 0;
 }
 
 try {
