@@ -29,7 +29,7 @@ import { addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger,
 import type { SimProfilePatch, SimStats } from '@shadow-replay/sim';
 import type { Kafka } from 'kafkajs';
 import { request } from 'undici';
-import { startBench } from './lib/cli.js';
+import { integerFlag, log, numberFlag, startBench, UsageError } from './lib/cli.js';
 import { BenchWorker } from './lib/bench-worker-rpc.js';
 import { summarizeCpuProfile, type CpuProfileSummary, type TimeShare } from './lib/cpu-profile.js';
 import { CliService, freePort, metricByLabel, metricSum } from './lib/cli-service.js';
@@ -112,11 +112,6 @@ interface Options {
   cpuProf: boolean;
 }
 
-/** Progress goes to stderr, the tables to stdout. */
-const log = (line: string) => process.stderr.write(`${line}\n`);
-
-class UsageError extends Error {}
-
 function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -165,17 +160,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-function numberFlag(flag: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) throw new UsageError(`${flag} must be a number ≥ ${min} (got ${raw})`);
-  return value;
-}
 
-function integerFlag(flag: string, raw: string, min = 1): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer ≥ ${min} (got ${raw})`);
-  return value;
-}
 
 // ---------------------------------------------------------------------------------------------
 // What is measured.

@@ -27,7 +27,7 @@ import { createKafka, createRedis, ensureTopics, silentLogger } from '@shadow-re
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
-import { startBench } from './lib/cli.js';
+import { integerFlag, log, startBench, UsageError } from './lib/cli.js';
 import { CliService, freePort, metricSum } from './lib/cli-service.js';
 import { startCpuProfile, summarizeCpuProfile, writeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.js';
 import { cpuBetween, cpuSnapshot, type CpuUse } from './lib/process-cpu.js';
@@ -71,11 +71,6 @@ interface Options {
   parts: Set<Part>;
 }
 
-/** Progress goes to stderr, the tables to stdout. */
-const log = (line: string) => process.stderr.write(`${line}\n`);
-
-class UsageError extends Error {}
-
 function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -106,11 +101,6 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-function integerFlag(flag: string, raw: string, min = 1): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer ≥ ${min} (got ${raw})`);
-  return value;
-}
 
 interface Context {
   addresses: Addresses;

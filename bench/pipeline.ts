@@ -21,7 +21,7 @@ import { OutcomeStore, type addressesFromEnv, createKafka, createRedis, ensureTo
 import { createSimServer, type SimServer, type SimStats } from '@shadow-replay/sim';
 import { Queue } from 'bullmq';
 import { request } from 'undici';
-import { startBench } from './lib/cli.js';
+import { integerFlag, log, startBench } from './lib/cli.js';
 import { runLoad, type LoadOptions, type LoadResult } from './lib/load.js';
 import { fmt, machineInfo, median, ratio, renderTable, summarizeLatency, writeResults, type Column, type LatencySummary } from './lib/report.js';
 import { benchScope, cleanupScope, type CleanupReport } from './lib/scope.js';
@@ -143,11 +143,6 @@ interface RunFigures {
   error: string | null;
 }
 
-/** Progress goes to stderr, the tables to stdout. */
-const log = (line: string) => process.stderr.write(`${line}\n`);
-
-class UsageError extends Error {}
-
 function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -169,11 +164,6 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-function integerFlag(flag: string, raw: string, min = 1): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer ≥ ${min} (got ${raw})`);
-  return value;
-}
 
 async function main(argv: string[]): Promise<number> {
   const start = startBench(argv, { usage: USAGE, parse: parseOptions, finishes: 'the current step', log });

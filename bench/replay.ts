@@ -29,7 +29,7 @@ import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { destination, pino } from 'pino';
 import { request } from 'undici';
-import { startBench } from './lib/cli.js';
+import { integerFlag, log, startBench, UsageError } from './lib/cli.js';
 import { startCpuProfile, summarizeCpuProfile, writeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.js';
 import { KCAT_INSTALL_HINT, kcatVersion, readTopicWithKcat, type KcatRun } from './lib/kcat.js';
 import { arrivalSeries, rateWindow, type RateWindow } from './lib/rate-windows.js';
@@ -105,11 +105,6 @@ interface Options {
   retries: number;
 }
 
-/** Progress goes to stderr, the tables to stdout. */
-const log = (line: string) => process.stderr.write(`${line}\n`);
-
-class UsageError extends Error {}
-
 function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -150,11 +145,6 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-function integerFlag(flag: string, raw: string, min = 1): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer ≥ ${min} (got ${raw})`);
-  return value;
-}
 
 /** Phase time and how busy this process was meanwhile (replay, sim and harness share its event loop). */
 interface ProcessLoad {

@@ -5,6 +5,26 @@
  */
 import { addressesFromEnv } from '@shadow-replay/platform';
 
+/** Progress goes to stderr, the tables to stdout. */
+export const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** A bad flag; its message names the flag and what was expected. */
+export class UsageError extends Error {}
+
+export function numberFlag(flag: string, raw: string, min: number): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new UsageError(`${flag} must be a number ≥ ${min} (got ${raw})`);
+  return value;
+}
+
+export function integerFlag(flag: string, raw: string, min = 1): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer ≥ ${min} (got ${raw})`);
+  return value;
+}
+
 export interface BenchStart<O> {
   options: O;
   addresses: ReturnType<typeof addressesFromEnv>;
