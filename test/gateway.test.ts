@@ -4,7 +4,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, it, type TestContext } from 'node:test';
 import { RequestEventSchema, ResponseEventSchema, decodeEvent, type RequestEvent, type ResponseEvent } from '@shadow-replay/contracts';
-import { GatewayService, gatewaySettings } from '@shadow-replay/gateway';
+import { GatewayService, PublisherThread, gatewaySettings, packExchange, type CountsReport } from '@shadow-replay/gateway';
 import { ensureTopics, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
 import { createSimServer, type SimServerOptions } from '@shadow-replay/sim';
 import { request } from 'undici';
@@ -468,6 +468,43 @@ describe('the gateway on real Kafka', () => {
     assert.equal(metricValue(after, 'shadow_gateway_publish_dropped_total'), undefined, 'nothing dropped');
     assert.equal(metricValue(after, 'shadow_gateway_upstream_seconds_count', { route: ROUTE }), 4);
     assert.equal(metricValue(after, 'shadow_gateway_buffer_depth'), 0);
+  });
+
+  it('counts as dropped what a publisher thread held when it died, and every event after', async (t) => {
+    const scope = testScope(t, () => ({ gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: 'http://127.0.0.1:1' } } }));
+    const dropped: number[] = [];
+    const thread = new PublisherThread({
+      settings: gatewaySettings(scope.config, { ...scope.env, KAFKA_BROKERS: UNREACHABLE_KAFKA }),
+      log: silentLogger(),
+      onCounts: (counts: CountsReport) => dropped.push(counts.dropped.publisher_failed ?? 0),
+    });
+    t.after(() => thread.close(100));
+    await thread.start();
+    const exchange = (id: string) =>
+      packExchange({
+        requestId: id,
+        occurredAt: Date.now(),
+        headers: {},
+        status: 200,
+        failure: null,
+        streamed: false,
+        aborted: false,
+        body: Buffer.from(JSON.stringify(chatBody(`question ${id}`))),
+        chunks: [Buffer.from(JSON.stringify({ id: 'c', object: 'chat.completion', created: 0, model: 'sim', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }))],
+        chunkTimes: [performance.now()],
+        endAt: performance.now(),
+      });
+    // Kafka is unreachable: every event waits in the thread's buffer.
+    for (let i = 0; i < 20; i++) thread.offer(exchange(`held-${i}`));
+    await thread.sync();
+    assert.equal(thread.depth, 40, 'a request and a stable answer per exchange, waiting');
+    const total = () => dropped.reduce((sum, value) => sum + value, 0);
+    assert.equal(total(), 0);
+    await thread.worker?.terminate();
+    await waitFor(() => total() === 40, { timeoutMs: 5_000, what: 'the events the dead thread held to be counted dropped' });
+    thread.offer(exchange('after'));
+    assert.equal(total(), 42, 'an exchange offered after the death is dropped and counted at once');
+    assert.equal(thread.depth, 0);
   });
 
   it('keeps answering users when Kafka is unreachable and drops what does not fit in the bounded buffer', async (t) => {

@@ -76,6 +76,8 @@ export type DropReason = 'buffer_full' | 'send_failed' | 'shutdown' | 'publisher
 
 /** Counts since the previous report; the live path adds them to its metrics. */
 export interface CountsReport {
+  /** Exchanges the thread took in (each one becomes two events, or a count of why not). */
+  taken: number;
   sent: number;
   dropped: Partial<Record<DropReason, number>>;
   unpublishable: Record<string, number>;

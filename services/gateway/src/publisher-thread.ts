@@ -47,9 +47,18 @@ export class PublisherThread {
   readonly #synced = new Map<number, () => void>();
   #closed: (() => void) | undefined;
   #depth = 0;
+  /** Exchanges posted to the thread, and those it reported taking in. */
+  #posted = 0;
+  #taken = 0;
+  #closing = false;
 
   constructor(options: PublisherThreadOptions) {
     this.#options = options;
+  }
+
+  /** The thread itself, for supervision (and the test that kills it). */
+  get worker(): Worker | undefined {
+    return this.#worker;
   }
 
   /** Events waiting in the thread's buffer, as of its last report. */
@@ -77,6 +86,7 @@ export class PublisherThread {
       });
       worker.on('exit', () => {
         this.#alive = false;
+        if (!this.#closing) this.#countLostInThread();
         this.#dropPending();
         for (const done of this.#synced.values()) done();
         this.#synced.clear();
@@ -96,7 +106,7 @@ export class PublisherThread {
   /** Hands one exchange over; never waits. */
   offer(exchange: CapturedExchange): void {
     if (!this.#alive) {
-      this.#options.onCounts({ sent: 0, dropped: { publisher_failed: 2 }, unpublishable: {}, notShadowed: {}, depth: this.#depth, bytes: 0 });
+      this.#options.onCounts(lostCounts(2, this.#depth));
       return;
     }
     this.#offers++;
@@ -134,6 +144,8 @@ export class PublisherThread {
     const worker = this.#worker;
     if (worker === undefined) return;
     this.#flush();
+    // From here the thread reports what it flushed and what it had to drop itself.
+    this.#closing = true;
     if (this.#alive) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -154,19 +166,33 @@ export class PublisherThread {
     const items = this.#pending;
     this.#pending = [];
     if (!this.#alive) {
-      this.#options.onCounts({ sent: 0, dropped: { publisher_failed: 2 * items.length }, unpublishable: {}, notShadowed: {}, depth: this.#depth, bytes: 0 });
+      this.#options.onCounts(lostCounts(2 * items.length, this.#depth));
       return;
     }
+    this.#posted += items.length;
     this.#post(
       { type: 'capture', items },
       items.map((item) => item.bytes),
     );
   }
 
+  /**
+   * The thread died: the events in its buffer (its last reported depth) and the exchanges it
+   * never reported taking in are gone. They are counted as dropped, like everything after. (An
+   * exchange sent in the last report interval before the death is counted dropped too: the
+   * count errs toward loss, never hides one.)
+   */
+  #countLostInThread(): void {
+    const lost = this.#depth + 2 * (this.#posted - this.#taken);
+    this.#taken = this.#posted;
+    this.#depth = 0;
+    if (lost > 0) this.#options.onCounts({ ...lostCounts(lost, 0), depth: 0 });
+  }
+
   #dropPending(): void {
     const count = this.#pending.length;
     this.#pending = [];
-    if (count > 0) this.#options.onCounts({ sent: 0, dropped: { publisher_failed: 2 * count }, unpublishable: {}, notShadowed: {}, depth: this.#depth, bytes: 0 });
+    if (count > 0) this.#options.onCounts(lostCounts(2 * count, this.#depth));
   }
 
   #post(message: ToPublisher, transfer: ArrayBuffer[] = []): void {
@@ -177,6 +203,7 @@ export class PublisherThread {
     switch (message.type) {
       case 'counts':
         this.#depth = message.counts.depth;
+        this.#taken += message.counts.taken;
         this.#options.onCounts(message.counts);
         return;
       case 'synced':
@@ -191,4 +218,9 @@ export class PublisherThread {
         return;
     }
   }
+}
+
+/** A report of `events` dropped because the thread is gone. */
+function lostCounts(events: number, depth: number): CountsReport {
+  return { taken: 0, sent: 0, dropped: { publisher_failed: events }, unpublishable: {}, notShadowed: {}, depth, bytes: 0 };
 }

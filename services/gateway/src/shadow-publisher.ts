@@ -78,6 +78,7 @@ export class ShadowPublisher {
 
   /** Turns one relayed exchange into its two events and offers them to the buffer; never waits. */
   handle(exchange: CapturedExchange): void {
+    this.#counts.taken++;
     const bytes = Buffer.from(exchange.bytes);
     const body = parseChatBody(bytes.subarray(0, exchange.bodyLength));
     if (body === null) {
@@ -162,7 +163,7 @@ export class ShadowPublisher {
 }
 
 function emptyCounts(): CountsReport {
-  return { sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
+  return { taken: 0, sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
 }
 
 function bump(counts: Record<string, number>, key: string): void {
