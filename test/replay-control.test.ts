@@ -362,4 +362,23 @@ describe('replay rate control, budgets and protection of the candidate', () => {
     assert.ok((await calls(second)) > 0, 'the joining instance got partitions and called');
     assert.equal((await calls(first)) + (await calls(second)), 60);
   });
+
+  it('a stop mid-batch gives back the budget of requests still waiting for a slot, and the next instance calls each exactly once', async (t) => {
+    const arrivals: SimArrival[] = [];
+    const s = await setup(t, { rate: { rps: 4, concurrency: 2 } }, { profile: 'fast', onChat: (arrival) => arrivals.push(arrival) }, { budget: { maxRequests: 1000 } });
+    await s.produce(ids(20).map((id) => requestEvent(id)));
+    const first = await s.startReplay();
+    await waitFor(() => arrivals.length >= 3, { timeoutMs: 30_000, what: 'the first calls' });
+    const spent = async (replay: ReplayService) => ((await (await fetch(`${replay.httpUrl}/admin/status`)).json()) as { arms: { budgetSpent: { requests: number } }[] }).arms[0]?.budgetSpent.requests;
+    await first.close();
+    const called = new Set(arrivals.map((arrival) => String(arrival.headers['x-shadow-request-id']))).size;
+    const second = await s.startReplay();
+    // Only the requests actually called hold budget: the waiting ones were handed back.
+    assert.equal(await spent(second), called, `${called} calls made before the stop`);
+    await answered(s, 20);
+    const calls = arrivals.map((arrival) => String(arrival.headers['x-shadow-request-id']));
+    assert.equal(new Set(calls).size, 20, 'every request called');
+    assert.equal(calls.length, 20, 'none twice');
+    assert.equal(await spent(second), 20, 'the budget counts each request once');
+  });
 });
