@@ -2,7 +2,7 @@ export * from './errors.js';
 export * from './logger.js';
 export * from './lifecycle.js';
 export * from './kafka.js';
-export * from './coalescing-sender.js';
+export * from './tick-batcher.js';
 export * from './consumer.js';
 export * from './dead-letters.js';
 export * from './redis.js';

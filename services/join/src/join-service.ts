@@ -12,6 +12,7 @@ import {
   OutcomeStore,
   PipelineConsumer,
   ServiceHttpServer,
+  TickBatcher,
   counter,
   createKafka,
   createPipelineProducer,
@@ -64,13 +65,18 @@ export class JoinService implements Service {
   readonly #state: JoinState;
   readonly #outcomes: OutcomeStore;
   readonly #queue: Queue;
+  /**
+   * The jobs handed off in one turn of the event loop go in one `addBulk` (one MULTI, one socket
+   * write) instead of a round trip each, which is most of the join's cost per pair. Job ids are
+   * deterministic, so a batch redone after a failed write adds nothing twice.
+   */
+  readonly #jobs: TickBatcher<BulkJob>;
   readonly #consumer: PipelineConsumer;
   readonly #deadLetters: DeadLetterPublisher;
   readonly #http: ServiceHttpServer;
   readonly #metrics;
   #sweeper: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
-  #jobsToAdd: Array<{ job: BulkJob; resolve: () => void; reject: (error: unknown) => void }> = [];
   readonly close: () => Promise<void>;
 
   constructor(options: JoinOptions) {
@@ -88,6 +94,7 @@ export class JoinService implements Service {
     this.#state = new JoinState({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix, windowMs: settings.windowMs, expiredTtlMs: settings.join.lateArrivalTtlMs });
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
     this.#queue = new Queue(settings.redis.evalQueue, { connection: this.#queueRedis, prefix: `${settings.redis.keyPrefix}:bull` });
+    this.#jobs = new TickBatcher((jobs) => this.#queue.addBulk(jobs));
     const registry = createRegistry('join');
     this.#metrics = {
       events: counter(registry, 'shadow_join_events_total', 'Response events read, by side', ['side']),
@@ -180,32 +187,6 @@ export class JoinService implements Service {
     else if (offer.state === 'late') await this.#reportLate(record, event.requestId, event.experimentId, event.arm, PairReport.lateCandidate);
   }
 
-  /**
-   * Adds a job together with the others handed off in the same turn of the event loop: one
-   * `addBulk` (one MULTI, one socket write) instead of a round trip each, which is most of the
-   * join's cost per pair. Resolves once this job is stored; a failed write fails every job of
-   * the bulk, and their batches are redone (job ids are deterministic).
-   */
-  #addJob(job: BulkJob): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#jobsToAdd.push({ job, resolve, reject });
-      if (this.#jobsToAdd.length === 1) setImmediate(() => this.#addJobs());
-    });
-  }
-
-  #addJobs(): void {
-    const bulk = this.#jobsToAdd;
-    this.#jobsToAdd = [];
-    this.#queue.addBulk(bulk.map((entry) => entry.job)).then(
-      () => {
-        for (const entry of bulk) entry.resolve();
-      },
-      (error: unknown) => {
-        for (const entry of bulk) entry.reject(error);
-      },
-    );
-  }
-
   async #handOff(requestId: string, experimentId: string, arm: string, stableSide: StoredSide, candidateSide: StoredSide): Promise<void> {
     if (stableSide.tooLargeBytes !== undefined) {
       await this.#refuseTooLarge(candidateRecord(requestId, candidateSide), requestId, experimentId, arm, stableSide);
@@ -228,7 +209,7 @@ export class JoinService implements Service {
         candidate: { topic: candidateSide.topic, partition: candidateSide.partition, offset: candidateSide.offset },
       },
     };
-    await this.#addJob({
+    await this.#jobs.add({
       name: 'pair',
       data: job,
       opts: {

@@ -13,10 +13,10 @@ import {
 import {
   DeadLetterPublisher,
   OutcomeStore,
-  CoalescingSender,
   PipelineConsumer,
   RecordAbandonedError,
   ServiceHttpServer,
+  TickBatcher,
   callChatCompletion,
   counter,
   createKafka,
@@ -35,7 +35,7 @@ import {
   type Logger,
   type Service,
 } from '@shadow-replay/platform';
-import type { Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { Agent } from 'undici';
 import { createInputAdapter, type InputAdapter } from './adapters/index.js';
 import { AdaptivePace } from './adaptive-pace.js';
@@ -75,7 +75,7 @@ export class ReplayService implements Service {
   readonly #log: Logger;
   readonly #producer: Producer;
   /** Candidate answers of the records in flight, published together. */
-  readonly #answers: CoalescingSender;
+  readonly #answers: TickBatcher<Message>;
   readonly #consumer: PipelineConsumer;
   readonly #deadLetters: DeadLetterPublisher;
   readonly #redis;
@@ -102,7 +102,7 @@ export class ReplayService implements Service {
     const experimentId = settings.experiment.id;
     this.#kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${settings.kafka.clientId}-replay`, log });
     this.#producer = createPipelineProducer(this.#kafka);
-    this.#answers = new CoalescingSender(this.#producer, settings.kafka.topics.candidateResponses);
+    this.#answers = new TickBatcher((messages) => this.#producer.send({ topic: settings.kafka.topics.candidateResponses, acks: -1, messages }));
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'replay', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
@@ -347,7 +347,7 @@ export class ReplayService implements Service {
       // Route, model and tenant of the live request, for the report's slices.
       origin: requestOrigin(event),
     };
-    await this.#answers.send({ key: event.requestId, value: JSON.stringify(response) });
+    await this.#answers.add({ key: event.requestId, value: JSON.stringify(response) });
     this.#metrics.calls.inc({ experiment: experimentId, arm: arm.config.name, result: result.outcome === 'ok' ? 'ok' : (result.error?.code ?? 'error') });
     if (result.outcome !== 'ok') await this.#settle(arm, event.requestId, Outcome.candidateError);
     else await this.#outcomes.markSent(experimentId, arm.config.name, event.requestId);
