@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { DeadLetterHeader, Outcome, PENDING, PairJobSchema, ResponseEventSchema, decodeEvent, pairJobId } from '@shadow-replay/contracts';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { OutcomeStore, createRedis, ensureTopics, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
@@ -22,6 +22,7 @@ import type { Kafka } from 'kafkajs';
 import { FOREIGN_MAPPING, candidateResponseSpec, foreignRequestSpec, requestEventSpec, stableResponseSpec } from './support/fuzz-json-specs.js';
 import { FUZZ_ID_HEADER, Rng, buildStream, fuzzSettings, hostileJson, kindSummary, partitionCounts, produceRecords, validJson, type FuzzRecord, type JsonDecoderSpec } from './support/fuzz-records.js';
 import { LLM_LOG_MAPPING, RegistryRecords, llmLogAvroSchema, llmLogJsonSchema } from './support/fuzz-registry-records.js';
+import { registerSchema } from './support/registry.js';
 import { testInfra, testScope, type TestScope } from './support/harness.js';
 import { freePort, httpGet } from './support/service-process.js';
 
@@ -243,18 +244,6 @@ async function assertReplayOutcomes(run: ReplayRun): Promise<void> {
   assert.equal(metricValue(metrics, 'shadow_replay_consumed_total', { experiment: experimentId }), records.length, 'the consumed metric counts every record');
 }
 
-/**
- * Registers a schema under a subject of its own, and registers the subject's removal first:
- * a soft delete, then the permanent one (the registry refuses a permanent delete of a live subject).
- */
-async function registerSchema(t: TestContext, registry: SchemaRegistry, registryUrl: string, subject: string, schema: { type: SchemaType.AVRO | SchemaType.JSON; schema: string }): Promise<number> {
-  t.after(async () => {
-    for (const query of ['', '?permanent=true']) await fetch(`${registryUrl}/subjects/${encodeURIComponent(subject)}${query}`, { method: 'DELETE' });
-  });
-  const { id } = await registry.register(schema, { subject });
-  return id;
-}
-
 describe(`hostile records (seed ${settings.seed}, ${settings.records} per consumed topic)`, () => {
   it('on the request topic are each dead-lettered once with a reason and their original bytes, while replay keeps answering the valid requests around them', async (t) => {
     const rng = seeds.fork('native');
@@ -272,12 +261,11 @@ describe(`hostile records (seed ${settings.seed}, ${settings.records} per consum
     const rng = seeds.fork('schema-registry');
     const infra = testInfra();
     const run = await runReplay(t, 'Confluent-framed records', { kind: 'schema-registry', mapping: LLM_LOG_MAPPING }, async (scope, validIds) => {
-      const registry = new SchemaRegistry({ host: infra.schemaRegistryUrl }, { [SchemaType.JSON]: { strict: false, logger: false } });
       // Apicurio's ids are content ids: a unique namespace and title keep this run's schemas its own.
       const unique = scope.id.replace(/[^A-Za-z0-9]/g, '_');
       const namespace = `com.example.fuzz.${unique}`;
-      const avro = await registerSchema(t, registry, infra.schemaRegistryUrl, `${scope.id}-llm-log-avro-value`, { type: SchemaType.AVRO, schema: JSON.stringify(llmLogAvroSchema(namespace)) });
-      const json = await registerSchema(t, registry, infra.schemaRegistryUrl, `${scope.id}-llm-log-json-value`, { type: SchemaType.JSON, schema: JSON.stringify(llmLogJsonSchema(`LlmLog ${unique}`)) });
+      const avro = await registerSchema(t, infra.schemaRegistryUrl, `${scope.id}-llm-log-avro-value`, { type: SchemaType.AVRO, schema: JSON.stringify(llmLogAvroSchema(namespace)) });
+      const json = await registerSchema(t, infra.schemaRegistryUrl, `${scope.id}-llm-log-json-value`, { type: SchemaType.JSON, schema: JSON.stringify(llmLogJsonSchema(`LlmLog ${unique}`)) });
       const generator = new RegistryRecords({ avro, json }, namespace);
       return buildStream(rng, {
         hostile: settings.records,

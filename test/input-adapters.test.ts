@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { RequestEventSchema, type RequestEvent } from '@shadow-replay/contracts';
 import { ensureTopics, type ConsumedRecord } from '@shadow-replay/platform';
 import { InputAdapterError, InputAdapterErrorCode, createInputAdapter, parseInputAdapterConfig, type AdaptResult, type InputAdapter } from '@shadow-replay/replay';
+import { registerSchema } from './support/registry.js';
 import { testInfra, testScope } from './support/harness.js';
-
-/**
- * Registers a schema under a subject of its own, and registers the subject's removal first:
- * a soft delete, then the permanent one (the registry refuses a permanent delete of a live subject).
- */
-async function registerSchema(t: TestContext, registry: SchemaRegistry, registryUrl: string, subject: string, schema: { type: SchemaType.AVRO | SchemaType.JSON; schema: string }): Promise<number> {
-  t.after(async () => {
-    for (const query of ['', '?permanent=true']) {
-      const response = await fetch(`${registryUrl}/subjects/${encodeURIComponent(subject)}${query}`, { method: 'DELETE' });
-      assert.ok(response.status === 200 || response.status === 404, `deleting subject ${subject}${query}: HTTP ${response.status} ${await response.text()}`);
-    }
-  });
-  const { id } = await registry.register(schema, { subject });
-  return id;
-}
 
 function frame(schemaId: number, payload: Buffer): Buffer {
   const header = Buffer.alloc(5);
@@ -142,8 +128,8 @@ describe('input adapters on Kafka records and the schema registry', () => {
     const registry = new SchemaRegistry({ host: infra.schemaRegistryUrl }, { [SchemaType.JSON]: { strict: false, logger: false } });
     // Schema ids are content ids in Apicurio: a unique namespace/title keeps this test's schemas its own.
     const unique = scope.id.replace(/[^A-Za-z0-9]/g, '_');
-    const avroId = await registerSchema(t, registry, infra.schemaRegistryUrl, `${scope.id}-llm-log-value`, { type: SchemaType.AVRO, schema: JSON.stringify(llmLogSchema(`com.example.${unique}`)) });
-    const jsonId = await registerSchema(t, registry, infra.schemaRegistryUrl, `${scope.id}-request-value`, { type: SchemaType.JSON, schema: JSON.stringify(requestEventJsonSchema(`RequestEvent ${unique}`)) });
+    const avroId = await registerSchema(t, infra.schemaRegistryUrl, `${scope.id}-llm-log-value`, { type: SchemaType.AVRO, schema: JSON.stringify(llmLogSchema(`com.example.${unique}`)) });
+    const jsonId = await registerSchema(t, infra.schemaRegistryUrl, `${scope.id}-request-value`, { type: SchemaType.JSON, schema: JSON.stringify(requestEventJsonSchema(`RequestEvent ${unique}`)) });
     assert.notEqual(avroId, jsonId);
 
     const ts = Date.UTC(2025, 0, 15, 9, 30, 0, 125);
@@ -239,7 +225,7 @@ describe('input adapters on Kafka records and the schema registry', () => {
     const infra = testInfra();
     const registry = new SchemaRegistry({ host: infra.schemaRegistryUrl });
     const subject = `${testScope(t, () => ({})).id}-misaddressed-value`;
-    const id = await registerSchema(t, registry, infra.schemaRegistryUrl, subject, {
+    const id = await registerSchema(t, infra.schemaRegistryUrl, subject, {
       type: SchemaType.AVRO,
       schema: JSON.stringify({ type: 'record', name: 'Ping', namespace: `com.example.${subject.replace(/[^A-Za-z0-9]/g, '_')}`, fields: [{ name: 'id', type: 'string' }] }),
     });

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import type { ConsumedRecord } from '@shadow-replay/platform';
+import { waitFor, type ConsumedRecord } from '@shadow-replay/platform';
 import avsc from 'avsc';
 import { FieldMappingSchema } from '@shadow-replay/contracts';
 import { InputAdapterError, InputAdapterErrorCode } from '../src/adapters/errors.js';
@@ -35,9 +35,13 @@ const jsonSchema = {
   required: ['requestId'],
 };
 
-/** A registry stand-in; `answers` decides per schema id, and `hits` counts lookups per id. */
-async function fakeRegistry(t: TestContext, answer: (id: number) => Answer): Promise<{ url: string; hits: Map<number, number> }> {
+/**
+ * A registry stand-in; `answers` decides per schema id, `hits` counts lookups per id and
+ * `openConnections` tells how many client connections are still open.
+ */
+async function fakeRegistry(t: TestContext, answer: (id: number) => Answer): Promise<{ url: string; hits: Map<number, number>; openConnections: () => number }> {
   const hits = new Map<number, number>();
+  const sockets = new Set<Socket>();
   const server = createServer((request, response) => {
     const match = /\/schemas\/ids\/(\d+)$/.exec(request.url ?? '');
     const id = Number(match?.[1] ?? -1);
@@ -47,6 +51,10 @@ async function fakeRegistry(t: TestContext, answer: (id: number) => Answer): Pro
     response.writeHead(result.status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(result.body));
   });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(
     () =>
@@ -55,7 +63,7 @@ async function fakeRegistry(t: TestContext, answer: (id: number) => Answer): Pro
         server.close(() => resolve());
       }),
   );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/apis/ccompat/v7`, hits };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/apis/ccompat/v7`, hits, openConnections: () => sockets.size };
 }
 
 function frame(schemaId: number, payload: Buffer): Buffer {
@@ -184,6 +192,18 @@ describe('schema-registry adapter', () => {
     const started = Date.now();
     await rejectsWith(slow.adapt(record(frame(16, Buffer.from('x')))), InputAdapterErrorCode.registryUnavailable, /no answer for schema id 16 within 300 ms/);
     assert.ok(Date.now() - started < 5_000);
+    assert.equal(hanging.hits.get(16), 3, 'each of the three attempts asked once');
+    // An abandoned request must not hold its connection until the registry's idle timeout
+    // (30 minutes for Apicurio): that kept test processes, and would keep a replay, from exiting.
+    await waitFor(() => hanging.openConnections() === 0, { timeoutMs: 5_000, what: 'the client to close the connections of the requests it gave up' });
+  });
+
+  it('asks again when the registry loses one answer, and decodes the record within the deadline', async (t) => {
+    const registry = await fakeRegistry(t, (id) => (registry.hits.get(id) === 1 ? 'hang' : { status: 200, body: { schema: JSON.stringify(avroSchema) } }));
+    const adapter = new SchemaRegistryAdapter({ registryUrl: registry.url, mapping: chatLogMapping, timeoutMs: 900 });
+    const result = await adapter.adapt(record(frame(17, avroType.toBuffer({ id: 'lost-once', ts: 1714564800000, prompt: 'p', blob: null }))));
+    assert.ok(result.ok && result.value.request.requestId === 'lost-once');
+    assert.equal(registry.hits.get(17), 2, 'the lost request, then one more');
   });
 
   it('decodes the same record once the registry is back', async (t) => {

@@ -27,6 +27,10 @@ export type ConfluentFrame = { ok: true; schemaId: number; bytes: Buffer } | Poi
 const SUPPORTED_TYPES: readonly SchemaType[] = [SchemaType.AVRO, SchemaType.JSON];
 /** Lookups of one schema within `timeoutMs`, each with an equal share of it. */
 const LOOKUP_ATTEMPTS = 3;
+/** How much longer than its requests' deadline one lookup attempt may take. */
+const OUTER_MARGIN_MS = 250;
+/** The registry client's message for a request that passed its deadline: `Timeout (3333ms)`. */
+const REQUEST_TIMEOUT = /\bTimeout \(\d+ms\)/;
 /** Confluent's error code for "schema not found" (Apicurio's ccompat API uses it too). */
 const SCHEMA_NOT_FOUND = 40403;
 
@@ -83,6 +87,10 @@ export class SchemaRegistryAdapter implements InputAdapter {
         clientId: 'shadow-replay',
         // Two quick retries inside the client; longer outages are the consumer's to retry.
         retry: { retries: 2, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
+        // Each HTTP request ends at the attempt's deadline, its socket with it: an abandoned request
+        // would otherwise hold a connection (and keep the process alive) until the registry's idle
+        // timeout, 30 minutes for Apicurio.
+        middlewares: [requestTimeout(this.#timeoutMs / LOOKUP_ATTEMPTS)],
         ...(options.auth === undefined ? {} : { auth: options.auth }),
       },
       // Registered schemas are not ours to lint: unknown keywords and formats are tolerated, and
@@ -151,10 +159,13 @@ export class SchemaRegistryAdapter implements InputAdapter {
   async #lookup(schemaId: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await withTimeout(this.#registry.getSchema(schemaId), this.#timeoutMs / LOOKUP_ATTEMPTS);
+        // The requests end at the attempt's deadline; this outer one only bounds the client's own retries.
+        await withTimeout(this.#registry.getSchema(schemaId), this.#timeoutMs / LOOKUP_ATTEMPTS + OUTER_MARGIN_MS);
         return;
       } catch (error) {
-        if (!(error instanceof LookupTimeout) || attempt >= LOOKUP_ATTEMPTS) throw error;
+        const timedOut = error instanceof LookupTimeout || (isResponseError(error) && REQUEST_TIMEOUT.test(error.message));
+        if (!timedOut) throw error;
+        if (attempt >= LOOKUP_ATTEMPTS) throw new LookupTimeout();
       }
     }
   }
@@ -202,6 +213,12 @@ function isResponseError(error: unknown): error is ResponseErrorLike {
 }
 
 class LookupTimeout extends Error {}
+
+/** A registry client middleware giving every request a deadline (the client's HTTP gateway aborts it then). */
+function requestTimeout(ms: number): NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number] {
+  const timeout = Math.max(1, Math.round(ms));
+  return () => ({ prepareRequest: (next) => next().then((request) => request.enhance({ timeout })) });
+}
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
