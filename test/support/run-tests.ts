@@ -12,6 +12,8 @@ import { findTestServices, type TestServices } from './find-services.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const unitOnly = process.argv.includes('--unit');
 const filters = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+/** Per test and per suite. */
+const TEST_TIMEOUT_MS = 10 * 60_000;
 
 function testFiles(): string[] {
   const found: string[] = [];
@@ -40,7 +42,9 @@ async function run(): Promise<number> {
   }
   const env = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' };
   if (services) Object.assign(env, { KAFKA_BROKERS: services.KAFKA_BROKERS, REDIS_URL: services.REDIS_URL, SCHEMA_REGISTRY_URL: services.SCHEMA_REGISTRY_URL });
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { cwd: root, env, stdio: 'inherit' });
+  // A safety bound, not a timing assertion: the slowest suite (the fuzz suite) takes about 80 s here;
+  // a request that never gets an answer fails its test after 10 minutes instead of holding CI.
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...files], { cwd: root, env, stdio: 'inherit' });
   const code = await new Promise<number>((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
   await services?.stop?.();
   return code;
