@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { Outcome, PENDING } from '@shadow-replay/contracts';
-import { JoinState, type StoredSide } from '@shadow-replay/join';
-import { OutcomeStore, waitFor } from '@shadow-replay/platform';
+import { JoinState, encodeSide, parseSide, type StoredSide } from '@shadow-replay/join';
+import { OutcomeStore, RedisScript, waitFor } from '@shadow-replay/platform';
 import { testScope } from './support/harness.js';
 
 function scopeRedis(t: TestContext) {
@@ -83,6 +83,49 @@ describe('join state in Redis', () => {
     assert.equal(claimed.length, 20);
     assert.equal(new Set(claimed).size, 20);
     assert.deepEqual(await state.offerStable('x0', side('late')), [], 'a stable side arriving after expiry pairs nothing');
+  });
+
+  it('stores sides as they came (JSON text with escapes, quotes and emoji, the size marker of a refused side) and still reads sides stored as JSON', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 60_000 });
+    const odd: StoredSide = { event: '{"text":"a \\u0000 \\"quoted\\" line\\nbreak","emoji":"\u{1F600}"}', topic: 'llm.responses.stable', partition: 11, offset: '9007199254740993' };
+    assert.deepEqual(encodeSide(odd).length < JSON.stringify(odd).length, true, 'no escaping of the event text');
+    assert.deepEqual(parseSide(encodeSide(odd)), odd);
+    const refused: StoredSide = { event: '', topic: 't', partition: 0, offset: '7', tooLargeBytes: 2_000_000 };
+    assert.deepEqual(parseSide(encodeSide(refused)), refused);
+    await state.offerStable('r3', odd);
+    assert.deepEqual(await state.offerCandidate('r3', 'e', 'a', side('c3')), { state: 'paired', stable: odd });
+    // A side written by the previous version (a JSON object), e.g. while a join is being upgraded.
+    await redis.set(`${prefix}:join:{r4}:stable`, JSON.stringify(side('s4')));
+    assert.deepEqual(await state.offerCandidate('r4', 'e', 'a', side('c4')), { state: 'paired', stable: side('s4') });
+  });
+
+  it('drops a deadline left by a delivery that waited once the pair is done without it', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 1 });
+    assert.deepEqual(await state.offerCandidate('r5', 'e', 'a', side('c5')), { state: 'waiting' });
+    await state.offerStable('r5', side('s5'));
+    // The stable handler died before the hand-off; the redelivered candidate pairs on arrival.
+    assert.deepEqual(await state.offerCandidate('r5', 'e', 'a', side('c5')), { state: 'paired', stable: side('s5') });
+    await state.markDone('r5', 'e', 'a', false);
+    assert.equal(await redis.zcard(`${prefix}:join:deadlines`), 1, 'the deadline is still there');
+    assert.deepEqual(await state.expire(Date.now() + 1_000), [], 'a done pair does not expire');
+    assert.equal(await redis.zcard(`${prefix}:join:deadlines`), 0, 'and its deadline is gone');
+  });
+});
+
+describe('Lua scripts sent by SHA', () => {
+  it('load themselves again when Redis forgot them (restart or SCRIPT FLUSH)', async (t) => {
+    const { redis } = scopeRedis(t);
+    const script = new RedisScript(`return {KEYS[1], ARGV[1], '${t.name.length}-${Date.now()}'}`);
+    assert.deepEqual(await redis.script('EXISTS', script.sha), [0]);
+    const first = await script.run(redis, 1, 'k', 'v');
+    assert.deepEqual((first as string[]).slice(0, 2), ['k', 'v']);
+    assert.deepEqual(await redis.script('EXISTS', script.sha), [1], 'the first call loaded it');
+    assert.deepEqual(await script.run(redis, 1, 'k2', 'v2'), ['k2', 'v2', (first as string[])[2]]);
+    await redis.script('FLUSH');
+    assert.deepEqual(await script.run(redis, 1, 'k3', 'v3'), ['k3', 'v3', (first as string[])[2]], 'NOSCRIPT is answered by sending the text');
+    await assert.rejects(new RedisScript('return redis.call("NO_SUCH_COMMAND")').run(redis, 0), /Unknown Redis command|unknown command/i, 'other script errors are not swallowed');
   });
 });
 

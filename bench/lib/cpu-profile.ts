@@ -4,7 +4,8 @@
  * sampled time went: by component (our packages, each library, Node's internals, GC, idle)
  * and by function.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Session, type Profiler } from 'node:inspector/promises';
 
 export interface CpuProfiler {
@@ -32,6 +33,8 @@ export async function startCpuProfile(intervalUs = 500): Promise<CpuProfiler> {
 }
 
 export async function writeCpuProfile(path: string, profile: Profiler.Profile): Promise<void> {
+  // The first benchmark on a fresh checkout writes its profile before bench/results/ exists.
+  await mkdir(dirname(path), { recursive: true });
   await writeFile(path, JSON.stringify(profile));
 }
 

@@ -2,7 +2,8 @@ import { isUtf8 } from 'node:buffer';
 import type { z } from 'zod';
 
 export type DecodeResult<T> =
-  | { ok: true; value: T }
+  /** `json`: the parsed JSON before validation, unknown fields kept (the schema's output is a copy). */
+  | { ok: true; value: T; json: unknown }
   | { ok: false; reason: string };
 
 const MAX_REASON = 1000;
@@ -40,7 +41,7 @@ export function decodeEvent<S extends z.ZodType>(schema: S, bytes: Buffer | stri
   if (!parsed.success) {
     return { ok: false, reason: truncate(`schema_invalid: ${describeIssues(parsed.error.issues)}`) };
   }
-  return { ok: true, value: parsed.data };
+  return { ok: true, value: parsed.data, json };
 }
 
 /**

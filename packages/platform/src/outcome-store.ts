@@ -1,5 +1,6 @@
 import { OUTCOMES, PENDING, type Outcome, type OutcomeState } from '@shadow-replay/contracts';
 import type { Redis } from 'ioredis';
+import { RedisScript } from './redis.js';
 
 /**
  * One Lua script moves a request's state and its counters together, so redelivered events
@@ -11,7 +12,7 @@ import type { Redis } from 'ioredis';
  *   A final outcome drops the request's "sent" mark (KEYS[4]), which only pending ones need.
  * Returns the state the request had before the call ('' when none).
  */
-const TRANSITION = `
+const TRANSITION = new RedisScript(`
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local mode = ARGV[4]
 if old and (mode == 'consume' or old ~= ARGV[5]) then return old end
@@ -30,15 +31,15 @@ redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('EXPIRE', KEYS[3], ttl)
 return old or ''
-`;
+`);
 
 /** Marks a pending request whose candidate answer is published; a final state needs no mark. */
-const MARK_SENT = `
+const MARK_SENT = new RedisScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 1
-`;
+`);
 
 export type OutcomeCounts = Record<OutcomeState | 'consumed', number>;
 
@@ -79,7 +80,7 @@ export class OutcomeStore {
    */
   async markSent(experimentId: string, arm: string, requestId: string): Promise<void> {
     const [states, , sent] = this.#keys(experimentId, arm);
-    await this.#redis.eval(MARK_SENT, 2, states, sent, requestId, PENDING, this.#ttl);
+    await MARK_SENT.run(this.#redis, 2, states, sent, requestId, PENDING, this.#ttl);
   }
 
   /** Whether a pending request's candidate answer was already published (see {@link markSent}). */
@@ -111,7 +112,7 @@ export class OutcomeStore {
 
   async #transition(experimentId: string, arm: string, requestId: string, state: OutcomeState, mode: 'consume' | 'settle'): Promise<string> {
     const [states, counts, sent] = this.#keys(experimentId, arm);
-    const result = await this.#redis.eval(TRANSITION, 4, states, counts, this.#armsKey(experimentId), sent, requestId, state, this.#ttl, mode, PENDING, arm);
+    const result = await TRANSITION.run(this.#redis, 4, states, counts, this.#armsKey(experimentId), sent, requestId, state, this.#ttl, mode, PENDING, arm);
     return String(result);
   }
 

@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
+import { RedisScript } from './redis.js';
 
 /**
  * GCRA as a reservation: each call books the next free slot of the arm (`cost` × interval after
  * the previous one) and is told how long to wait for it. All instances book in the same Redis
  * key, on Redis's clock, so together they keep one even pace: no bursts, no overshoot.
  */
-const RESERVE = `
+const RESERVE = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -13,26 +14,26 @@ local start = math.max(tat, now)
 local nextTat = start + tonumber(ARGV[1])
 redis.call('SET', KEYS[1], nextTat, 'PX', math.ceil(math.max(1000, nextTat - now + 60000)))
 return start - now
-`;
+`);
 
 /** Moves the arm's next free slot to at least `ARGV[1]` ms from now (a Retry-After for every instance). */
-const HOLD_OFF = `
+const HOLD_OFF = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1]))
 redis.call('SET', KEYS[1], tat, 'PX', math.ceil(math.max(1000, tat - now + 60000)))
 return tat - now
-`;
+`);
 
 /** Extends a holder's lease; a holder that lost its slot (lease expired) is not re-added. */
-const RENEW = `
+const RENEW = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-`;
+`);
 
 /** A distributed semaphore: holders are members of a sorted set scored by their lease's end. */
-const ACQUIRE = `
+const ACQUIRE = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -42,7 +43,7 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   return 1
 end
 return 0
-`;
+`);
 
 export interface ArmLimits {
   rps?: number | undefined;
@@ -87,7 +88,7 @@ export class RateLimiter {
 
   /** Books no request-rate slot sooner than `ms` from now, for every instance (the arm's Retry-After). */
   async holdOff(ms: number): Promise<void> {
-    await this.#options.redis.eval(HOLD_OFF, 1, `${this.#options.key}:rps`, Math.max(0, Math.round(ms)));
+    await HOLD_OFF.run(this.#options.redis, 1, `${this.#options.key}:rps`, Math.max(0, Math.round(ms)));
   }
 
   /**
@@ -101,7 +102,7 @@ export class RateLimiter {
     // The concurrency slot first, then the pace: booking a rate slot before waiting for
     // concurrency would let calls that waited long go out back to back (a burst).
     for (let attempt = 0; ; attempt++) {
-      const got = await redis.eval(ACQUIRE, 1, `${key}:inflight`, limits.concurrency, holder, leaseMs);
+      const got = await ACQUIRE.run(redis, 1, `${key}:inflight`, limits.concurrency, holder, leaseMs);
       if (got === 1) break;
       // Jittered polling: slots free up when calls end, on any instance.
       await sleep(Math.min(100, 5 + attempt * 5) * (0.5 + Math.random()), signal);
@@ -109,8 +110,8 @@ export class RateLimiter {
     try {
       const waits: number[] = [];
       const rps = this.#rps;
-      if (rps !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:rps`, 1000 / rps)));
-      if (limits.tokensPerMinute !== undefined) waits.push(Number(await redis.eval(RESERVE, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
+      if (rps !== undefined) waits.push(Number(await RESERVE.run(redis, 1, `${key}:rps`, 1000 / rps)));
+      if (limits.tokensPerMinute !== undefined) waits.push(Number(await RESERVE.run(redis, 1, `${key}:tpm`, (60_000 * Math.max(1, tokens)) / limits.tokensPerMinute)));
       const wait = Math.max(0, ...waits);
       if (wait > 0) await sleep(wait, signal);
     } catch (error) {
@@ -119,7 +120,7 @@ export class RateLimiter {
       throw error;
     }
     const renewal = setInterval(() => {
-      redis.eval(RENEW, 1, `${key}:inflight`, holder, leaseMs).catch(() => undefined);
+      RENEW.run(redis, 1, `${key}:inflight`, holder, leaseMs).catch(() => undefined);
     }, leaseMs / 3);
     renewal.unref();
     let released = false;

@@ -165,7 +165,7 @@ export class JoinService implements Service {
     if (isStable) {
       const offer = await this.#state.receiveStable(event.requestId, side);
       for (const waiting of offer.waiting) {
-        await this.#handOff(event.requestId, waiting.experimentId, waiting.arm, side, waiting.side);
+        await this.#handOff(event.requestId, waiting.experimentId, waiting.arm, side, waiting.side, { stable: decoded.json as ResponseEvent });
       }
       for (const late of offer.late) await this.#reportLate(record, event.requestId, late.experimentId, late.arm, PairReport.lateStable);
       return;
@@ -183,19 +183,33 @@ export class JoinService implements Service {
       return;
     }
     const offer = await this.#state.offerCandidate(event.requestId, event.experimentId, event.arm, side);
-    if (offer.state === 'paired') await this.#handOff(event.requestId, event.experimentId, event.arm, offer.stable, side);
+    // The candidate was paired on arrival: no deadline was set for it (one left by an earlier
+    // delivery that waited is removed by the sweeper, which finds the pair done).
+    if (offer.state === 'paired') await this.#handOff(event.requestId, event.experimentId, event.arm, offer.stable, side, { candidate: decoded.json as ResponseEvent, deadline: false });
     else if (offer.state === 'late') await this.#reportLate(record, event.requestId, event.experimentId, event.arm, PairReport.lateCandidate);
   }
 
-  async #handOff(requestId: string, experimentId: string, arm: string, stableSide: StoredSide, candidateSide: StoredSide): Promise<void> {
+  /**
+   * `read`: the side of the record in hand, as parsed when it was decoded (the stored side is
+   * parsed here; both are the events as published, unknown fields kept, whichever came first).
+   * `deadline: false`: the candidate never waited, so there is no deadline to remove.
+   */
+  async #handOff(
+    requestId: string,
+    experimentId: string,
+    arm: string,
+    stableSide: StoredSide,
+    candidateSide: StoredSide,
+    read: { stable?: ResponseEvent; candidate?: ResponseEvent; deadline?: boolean },
+  ): Promise<void> {
     if (stableSide.tooLargeBytes !== undefined) {
       await this.#refuseTooLarge(candidateRecord(requestId, candidateSide), requestId, experimentId, arm, stableSide);
       return;
     }
     // Both sides passed ResponseEventSchema when they were read, and the evaluator validates the
     // job it takes: validating the pair once more here cost a tenth of the join's time per pair.
-    const stable = JSON.parse(stableSide.event) as ResponseEvent;
-    const candidate = JSON.parse(candidateSide.event) as ResponseEvent;
+    const stable = read.stable ?? (JSON.parse(stableSide.event) as ResponseEvent);
+    const candidate = read.candidate ?? (JSON.parse(candidateSide.event) as ResponseEvent);
     const job: PairJob = {
       schemaVersion: 1,
       experimentId,
@@ -220,7 +234,7 @@ export class JoinService implements Service {
         removeOnFail: { age: JOB_RETENTION_SECONDS },
       },
     });
-    await this.#state.markDone(requestId, experimentId, arm);
+    await this.#state.markDone(requestId, experimentId, arm, read.deadline ?? true);
     this.#metrics.pairs.inc();
   }
 

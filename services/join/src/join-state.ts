@@ -1,3 +1,4 @@
+import { RedisScript } from '@shadow-replay/platform';
 import type { Redis } from 'ioredis';
 
 /** One side of a pair as kept in Redis: the raw event JSON and where it was read. */
@@ -39,7 +40,7 @@ local function claim_report(key, member, now, untilMs)
   return 1
 end
 `;
-const OFFER_STABLE = `${CLAIM_REPORT_FN}
+const OFFER_STABLE = new RedisScript(`${CLAIM_REPORT_FN}
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local pending = redis.call('HGETALL', KEYS[2])
 local waiting = {}
@@ -58,9 +59,9 @@ for i = 1, #expired, 2 do
   end
 end
 return {waiting, late}
-`;
+`);
 
-const OFFER_CANDIDATE = `${CLAIM_REPORT_FN}
+const OFFER_CANDIDATE = new RedisScript(`${CLAIM_REPORT_FN}
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then
   if claim_report(KEYS[5], 'c' .. string.char(0) .. ARGV[1], ARGV[4], ARGV[5]) == 0 then return {'done'} end
   redis.call('PEXPIRE', KEYS[5], ARGV[6])
@@ -72,9 +73,9 @@ if stable then return {'paired', stable} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {'waiting'}
-`;
+`);
 
-const CHECK_CANDIDATE = `${CLAIM_REPORT_FN}
+const CHECK_CANDIDATE = new RedisScript(`${CLAIM_REPORT_FN}
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   if claim_report(KEYS[3], 'c' .. string.char(0) .. ARGV[1], ARGV[2], ARGV[3]) == 0 then return 'done' end
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
@@ -82,42 +83,42 @@ if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
 end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'done' end
 return 'open'
-`;
+`);
 
-const MARK_DONE = `
+const MARK_DONE = new RedisScript(`
 local added = redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
 return added
-`;
+`);
 
-const CLAIM_REPORT = `${CLAIM_REPORT_FN}
+const CLAIM_REPORT = new RedisScript(`${CLAIM_REPORT_FN}
 local claimed = claim_report(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 if claimed == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return claimed
-`;
+`);
 
-const MARK_REPORTED = `
+const MARK_REPORTED = new RedisScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], 'done') end
 return 0
-`;
+`);
 
 // A deadline is claimed by moving it a lease into the future, not by removing it: a sweeper
 // that dies (or whose reply is lost in a Redis restart) before it settled the outcome leaves
 // the deadline to come due again, and the next sweeper finishes the job.
-const CLAIM_DEADLINE = `
+const CLAIM_DEADLINE = new RedisScript(`
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
-`;
+`);
 
 // 1: expired (now or by an earlier sweep whose settle may not have happened; settling again
 // is idempotent). 0: paired, nothing to do. 2: the stable side is here and the pair is being
 // handed off (or will be, when the stable record is redelivered); look again later.
 // The deadline entry, not the pending hash (which may have expired by TTL while no sweeper
 // ran), is the record that a candidate waited.
-const EXPIRE_PENDING = `
+const EXPIRE_PENDING = new RedisScript(`
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
@@ -127,7 +128,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], 'x')
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
-`;
+`);
 
 export type CandidateOffer = { state: 'done' } | { state: 'late' } | { state: 'waiting' } | { state: 'paired'; stable: StoredSide };
 
@@ -205,7 +206,7 @@ export class JoinState {
    */
   async receiveStable(requestId: string, side: StoredSide): Promise<StableOffer> {
     const now = Date.now();
-    const [waitingRaw = [], lateRaw = []] = (await this.#redis.eval(OFFER_STABLE, 5, ...this.#keys(requestId), JSON.stringify(side), this.#windowMs, now, now + this.#reportLeaseMs, this.#expiredTtlMs)) as [
+    const [waitingRaw = [], lateRaw = []] = (await OFFER_STABLE.run(this.#redis, 5, ...this.#keys(requestId), encodeSide(side), this.#windowMs, now, now + this.#reportLeaseMs, this.#expiredTtlMs)) as [
       string[]?,
       string[]?,
     ];
@@ -227,7 +228,7 @@ export class JoinState {
    */
   async offerCandidate(requestId: string, experimentId: string, arm: string, side: StoredSide): Promise<CandidateOffer> {
     const now = Date.now();
-    const raw = (await this.#redis.eval(OFFER_CANDIDATE, 5, ...this.#keys(requestId), field(experimentId, arm), JSON.stringify(side), this.#windowMs * 2, now, now + this.#reportLeaseMs, this.#expiredTtlMs)) as string[];
+    const raw = (await OFFER_CANDIDATE.run(this.#redis, 5, ...this.#keys(requestId), field(experimentId, arm), encodeSide(side), this.#windowMs * 2, now, now + this.#reportLeaseMs, this.#expiredTtlMs)) as string[];
     if (raw[0] === 'paired') return { state: 'paired', stable: parseSide(raw[1]) };
     if (raw[0] === 'done') return { state: 'done' };
     if (raw[0] === 'late') return { state: 'late' };
@@ -243,27 +244,31 @@ export class JoinState {
   async checkCandidate(requestId: string, experimentId: string, arm: string): Promise<'done' | 'late' | 'open'> {
     const [, , done, expired, reports] = this.#keys(requestId);
     const now = Date.now();
-    return (await this.#redis.eval(CHECK_CANDIDATE, 3, done, expired, reports, field(experimentId, arm), now, now + this.#reportLeaseMs, this.#expiredTtlMs)) as 'done' | 'late' | 'open';
+    return (await CHECK_CANDIDATE.run(this.#redis, 3, done, expired, reports, field(experimentId, arm), now, now + this.#reportLeaseMs, this.#expiredTtlMs)) as 'done' | 'late' | 'open';
   }
 
-  /** Records that a pair reached the evaluation queue (or was refused); later redeliveries are ignored. */
-  async markDone(requestId: string, experimentId: string, arm: string): Promise<void> {
+  /**
+   * Records that a pair reached the evaluation queue (or was refused); later redeliveries are
+   * ignored. `hasDeadline: false` when the candidate never waited: a deadline left over all the
+   * same (by an earlier delivery) finds the pair done when it comes due and is dropped then.
+   */
+  async markDone(requestId: string, experimentId: string, arm: string, hasDeadline = true): Promise<void> {
     const [, pending, done] = this.#keys(requestId);
-    await this.#redis.eval(MARK_DONE, 2, pending, done, field(experimentId, arm), this.#doneTtlMs);
-    await this.#redis.zrem(this.#deadlinesKey(), deadlineMember(requestId, experimentId, arm));
+    await MARK_DONE.run(this.#redis, 2, pending, done, field(experimentId, arm), this.#doneTtlMs);
+    if (hasDeadline) await this.#redis.zrem(this.#deadlinesKey(), deadlineMember(requestId, experimentId, arm));
   }
 
   /** Claims a report about a pair: true for the one caller that should write it now. */
   async claimReport(requestId: string, experimentId: string, arm: string, report: PairReport): Promise<boolean> {
     const [, , , , reports] = this.#keys(requestId);
     const now = Date.now();
-    return (await this.#redis.eval(CLAIM_REPORT, 1, reports, `${report}\u0000${field(experimentId, arm)}`, now, now + this.#reportLeaseMs, this.#expiredTtlMs)) === 1;
+    return (await CLAIM_REPORT.run(this.#redis, 1, reports, `${report}\u0000${field(experimentId, arm)}`, now, now + this.#reportLeaseMs, this.#expiredTtlMs)) === 1;
   }
 
   /** Records that a report about a pair was written, so a redelivery does not write it again. */
   async markReported(requestId: string, experimentId: string, arm: string, report: PairReport): Promise<void> {
     const [, , , , reports] = this.#keys(requestId);
-    await this.#redis.eval(MARK_REPORTED, 1, reports, `${report}\u0000${field(experimentId, arm)}`);
+    await MARK_REPORTED.run(this.#redis, 1, reports, `${report}\u0000${field(experimentId, arm)}`);
   }
 
   /**
@@ -277,10 +282,10 @@ export class JoinState {
     const members = await this.#redis.zrangebyscore(deadlines, '-inf', now, 'LIMIT', 0, limit);
     const expired: ExpiredPair[] = [];
     for (const member of members) {
-      if ((await this.#redis.eval(CLAIM_DEADLINE, 1, deadlines, member, now, now + this.#claimLeaseMs)) === 0) continue;
+      if ((await CLAIM_DEADLINE.run(this.#redis, 1, deadlines, member, now, now + this.#claimLeaseMs)) === 0) continue;
       const [requestId = '', experimentId = '', arm = ''] = JSON.parse(member) as string[];
       const [stable, pending, done, tombstones] = this.#keys(requestId);
-      const result = await this.#redis.eval(EXPIRE_PENDING, 4, pending, done, tombstones, stable, field(experimentId, arm), this.#doneTtlMs, this.#expiredTtlMs);
+      const result = await EXPIRE_PENDING.run(this.#redis, 4, pending, done, tombstones, stable, field(experimentId, arm), this.#doneTtlMs, this.#expiredTtlMs);
       if (result === 1) expired.push({ requestId, experimentId, arm });
       else if (result === 0) await this.#redis.zrem(deadlines, member);
       else await this.#redis.zadd(deadlines, now + this.#windowMs, member);
@@ -313,8 +318,33 @@ function splitField(raw: string): [string, string] {
   return [experimentId, arm];
 }
 
-function parseSide(raw: string | undefined): StoredSide {
-  return JSON.parse(raw ?? '{}') as StoredSide;
+/**
+ * A side as stored: a marker, the location and the size marker separated by NUL, then the
+ * event's JSON as it was read. Not JSON in JSON: escaping and unescaping a ~2 KB answer twice
+ * per pair was a tenth of the join's time. (Kafka topic names cannot hold NUL.)
+ */
+const SIDE_MARK = '\u0001';
+const SEP = '\u0000';
+
+export function encodeSide(side: StoredSide): string {
+  return `${SIDE_MARK}${side.topic}${SEP}${side.partition}${SEP}${side.offset}${SEP}${side.tooLargeBytes ?? ''}${SEP}${side.event}`;
+}
+
+export function parseSide(raw: string | undefined): StoredSide {
+  if (raw === undefined) return { event: '', topic: '', partition: 0, offset: '' };
+  // Sides stored before this format were JSON objects; they are still read until their window ends.
+  if (!raw.startsWith(SIDE_MARK)) return JSON.parse(raw) as StoredSide;
+  const ends: number[] = [];
+  for (let at = 0; ends.length < 4; at++) {
+    at = raw.indexOf(SEP, at);
+    if (at < 0) throw new Error('a stored join side is truncated');
+    ends.push(at);
+  }
+  const [topicEnd = 0, partitionEnd = 0, offsetEnd = 0, sizeEnd = 0] = ends;
+  const size = raw.slice(offsetEnd + 1, sizeEnd);
+  const side: StoredSide = { event: raw.slice(sizeEnd + 1), topic: raw.slice(1, topicEnd), partition: Number(raw.slice(topicEnd + 1, partitionEnd)), offset: raw.slice(partitionEnd + 1, offsetEnd) };
+  if (size !== '') side.tooLargeBytes = Number(size);
+  return side;
 }
 
 function deadlineMember(requestId: string, experimentId: string, arm: string): string {

@@ -1,5 +1,5 @@
 import type { CandidateConfig } from '@shadow-replay/contracts';
-import type { ChatCallResult, RateLimiter } from '@shadow-replay/platform';
+import { RedisScript, type ChatCallResult, type RateLimiter } from '@shadow-replay/platform';
 import type { Redis } from 'ioredis';
 
 type AdaptiveSettings = NonNullable<CandidateConfig['rate']['adaptive']>;
@@ -22,7 +22,7 @@ export type PaceSignal = (typeof PaceSignal)[keyof typeof PaceSignal];
  * one step per `increaseEveryMs` only while nothing pushes back and no cut is cooling down.
  * Returns the pace as a string (Lua numbers become integers on the way out).
  */
-const ADJUST = `
+const ADJUST = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'rate', 'cut', 'rise')
@@ -45,7 +45,7 @@ end
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut', cut, 'rise', rise)
 redis.call('PEXPIRE', KEYS[1], 86400000)
 return tostring(rate)
-`;
+`);
 
 export interface AdaptivePaceOptions {
   redis: Redis;
@@ -94,7 +94,7 @@ export class AdaptivePace {
     const { redis, key, ceiling, settings, limiter } = this.#options;
     const start = settings.startRps ?? ceiling;
     const rate = Number(
-      await redis.eval(ADJUST, 1, key, signal, ceiling, start, settings.minRps, settings.decreaseFactor, settings.cooldownMs, this.#increase, settings.increaseEveryMs),
+      await ADJUST.run(redis, 1, key, signal, ceiling, start, settings.minRps, settings.decreaseFactor, settings.cooldownMs, this.#increase, settings.increaseEveryMs),
     );
     limiter.setRps(rate);
     return rate;

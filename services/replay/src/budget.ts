@@ -1,3 +1,4 @@
+import { RedisScript } from '@shadow-replay/platform';
 import type { Redis } from 'ioredis';
 
 /**
@@ -5,7 +6,7 @@ import type { Redis } from 'ioredis';
  * a request is admitted only while requests, tokens and cost spent so far plus its estimate
  * stay within the limits. Actual tokens and cost replace the estimate when the call is over.
  */
-const ADMIT = `
+const ADMIT = new RedisScript(`
 local spent = redis.call('HMGET', KEYS[1], 'requests', 'tokens', 'cost')
 local requests = tonumber(spent[1] or '0')
 local tokens = tonumber(spent[2] or '0')
@@ -18,7 +19,7 @@ redis.call('HINCRBYFLOAT', KEYS[1], 'tokens', ARGV[4])
 redis.call('HINCRBYFLOAT', KEYS[1], 'cost', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return ''
-`;
+`);
 
 export interface BudgetLimits {
   maxRequests?: number | undefined;
@@ -57,7 +58,7 @@ export class Budget {
     if (this.unlimited) return null;
     const l = this.#limits;
     const result = String(
-      await this.#redis.eval(ADMIT, 1, this.#key, l.maxRequests ?? '', l.maxTokens ?? '', l.maxCost ?? '', estimate.tokens, estimate.cost, 30 * 24 * 3600_000),
+      await ADMIT.run(this.#redis, 1, this.#key, l.maxRequests ?? '', l.maxTokens ?? '', l.maxCost ?? '', estimate.tokens, estimate.cost, 30 * 24 * 3600_000),
     );
     return result === '' ? null : (result as BudgetReason);
   }
