@@ -63,4 +63,45 @@ describe('poison request events', () => {
     const counts = await outcomes.counts(experimentId, 'cand');
     assert.equal(counts[Outcome.deadLetter], 2);
   });
+
+  it('that fill the broker\'s size limit are dead-lettered without their value instead of stopping the partition', async (t) => {
+    const sim = createSimServer({ profile: 'fast' });
+    const candidate = await sim.start();
+    t.after(() => sim.close());
+    const scope = testScope(t, (id) => ({
+      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+    }));
+    const topics = scope.config.kafka.topics;
+    const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
+    t.after(() => replay.close());
+    await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
+    const producer = scope.kafka.producer();
+    await producer.connect();
+    t.after(() => producer.disconnect());
+    // The broker's default message.max.bytes is 1 MiB + 12 bytes for a whole record batch: this
+    // record fits, with the dead letter's x-dlq-* headers on top it does not.
+    const brokerLimit = 1_048_588;
+    const big = Buffer.alloc(brokerLimit - 200, 'x');
+    big[0] = 0x7b;
+    await producer.send({ topic: topics.requests, messages: [{ key: 'huge', value: big, headers: { trace: 'abc' } }] });
+    await producer.send({ topic: topics.requests, messages: [{ key: 'after', value: JSON.stringify(requestEvent('after')) }] });
+    await replay.start();
+
+    await waitFor(async () => (await scope.read(topics.candidateResponses)).length === 1, { timeoutMs: 60_000, what: 'the valid request after the huge one answered' });
+    const deadLetters = await scope.read(topics.deadLetter);
+    assert.equal(deadLetters.length, 1, 'dead-lettered once');
+    const [letter] = deadLetters;
+    assert.ok(letter);
+    assert.equal(letter.value, null, 'the value is left out');
+    assert.equal(letter.key?.toString(), 'huge');
+    assert.equal(String(letter.headers.trace), 'abc', 'the original headers are kept when they fit');
+    assert.match(String(letter.headers[DeadLetterHeader.reason]), /^invalid_json: /);
+    assert.equal(String(letter.headers[DeadLetterHeader.omitted]), `value (${big.length} bytes): over the broker's message size limit`);
+    assert.equal(String(letter.headers[DeadLetterHeader.sourceTopic]), topics.requests);
+    assert.equal(String(letter.headers[DeadLetterHeader.offset]), '0', 'where the original still is');
+    const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
+    const counts = await outcomes.counts(scope.config.experiment?.id ?? '', 'cand');
+    assert.equal(counts[Outcome.deadLetter], 1);
+    assert.equal(counts.consumed, 2);
+  });
 });

@@ -8,6 +8,7 @@ import {
   ResponseEventSchema,
   ShadowConfigSchema,
   deadLetterMessage,
+  slimDeadLetter,
   decodeEvent,
   evaluationKey,
   pairJobId,
@@ -91,6 +92,21 @@ describe('dead letters', () => {
     assert.equal(message.headers[DeadLetterHeader.partition], '2');
     assert.equal(message.headers[DeadLetterHeader.offset], '42');
     assert.equal(message.headers[DeadLetterHeader.experiment], 'exp-1');
+  });
+
+  it('can leave out the value, then the key and original headers, keeping the reason and the location', () => {
+    const message = deadLetterMessage({ topic: 't', partition: 0, offset: '7', key: Buffer.from('key'), value: Buffer.alloc(100), headers: { trace: 'x' } }, 'invalid_json: boom', 'join');
+    const withoutValue = slimDeadLetter(message, 1);
+    assert.equal(withoutValue.value, null);
+    assert.equal(withoutValue.key?.toString(), 'key');
+    assert.equal(withoutValue.headers.trace, 'x');
+    assert.equal(withoutValue.headers[DeadLetterHeader.omitted], "value (100 bytes): over the broker's message size limit");
+    const bare = slimDeadLetter(message, 2);
+    assert.equal(bare.key, null);
+    assert.equal(bare.value, null);
+    assert.equal(bare.headers.trace, undefined);
+    assert.deepEqual(Object.keys(bare.headers).sort(), [DeadLetterHeader.offset, DeadLetterHeader.omitted, DeadLetterHeader.partition, DeadLetterHeader.reason, DeadLetterHeader.sourceTopic, DeadLetterHeader.stage].sort());
+    assert.equal(bare.headers[DeadLetterHeader.omitted], "value (100 bytes), key (3 bytes) and the original headers: over the broker's message size limit");
   });
 });
 
