@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeadLetterHeader, Outcome, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
+import { DeadLetterHeader, Outcome, PENDING, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { ReplayService, replaySettings } from '@shadow-replay/replay';
 import { createSimServer } from '@shadow-replay/sim';
@@ -103,5 +103,39 @@ describe('poison request events', () => {
     const counts = await outcomes.counts(scope.config.experiment?.id ?? '', 'cand');
     assert.equal(counts[Outcome.deadLetter], 1);
     assert.equal(counts.consumed, 2);
+  });
+
+  it('include a request whose candidate answer is over replay.maxAnswerBytes: counted dead_letter with a reason, the others answered', async (t) => {
+    const sim = createSimServer({ profile: 'fast' });
+    const candidate = await sim.start();
+    t.after(() => sim.close());
+    const scope = testScope(t, (id) => ({
+      replay: { maxAnswerBytes: 4096 },
+      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+    }));
+    const topics = scope.config.kafka.topics;
+    const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
+    t.after(() => replay.close());
+    await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
+    const producer = scope.kafka.producer();
+    await producer.connect();
+    t.after(() => producer.disconnect());
+    const longPrompt = requestEvent('long', { body: { messages: [{ role: 'user', content: 'words '.repeat(1_000) }] } });
+    await producer.send({ topic: topics.requests, messages: [longPrompt, requestEvent('short')].map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
+    await replay.start();
+
+    const experimentId = scope.config.experiment?.id ?? '';
+    const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
+    await waitFor(async () => (await outcomes.counts(experimentId, 'cand'))[Outcome.deadLetter] === 1, { timeoutMs: 60_000, what: 'the long request counted dead_letter' });
+    await waitFor(async () => (await scope.read(topics.candidateResponses)).length === 1, { timeoutMs: 60_000, what: 'the short request answered' });
+    assert.equal((await scope.read(topics.candidateResponses))[0]?.key?.toString(), 'short');
+    const [letter, ...more] = await scope.read(topics.deadLetter);
+    assert.equal(more.length, 0);
+    assert.equal(letter?.key?.toString(), 'long');
+    assert.match(String(letter?.headers[DeadLetterHeader.reason]), /^too_large: the answer of arm cand is \d+ bytes \(with the \d+-byte request it carries\), over replay\.maxAnswerBytes 4096; the request is counted dead_letter$/);
+    assert.deepEqual(JSON.parse(letter?.value?.toString() ?? '{}'), longPrompt, 'the request record as it was read');
+    const counts = await outcomes.counts(experimentId, 'cand');
+    assert.equal(counts.consumed, 2);
+    assert.equal(counts[PENDING], 1, 'the short one waits for the join and the evaluator, which this test does not run');
   });
 });

@@ -362,6 +362,13 @@ export const ReplayConfigSchema = serviceListen(9101)
      * batch: records still waiting for their rate slot are handed over. @defaultValue 1048576
      */
     maxBytesPerPartition: z.number().int().min(1024).default(1_048_576),
+    /**
+     * Largest candidate answer event published (it carries the request it answers). Keep it below
+     * the broker's `message.max.bytes` (1 MiB by default) for the candidate response topic: a
+     * larger answer is not published; its request record is dead-lettered with reason
+     * `too_large` and counted `dead_letter`. @defaultValue 1000000
+     */
+    maxAnswerBytes: z.number().int().min(1024).default(1_000_000),
   })
   .strict()
   .prefault({});

@@ -63,6 +63,42 @@ export function createPipelineProducer(kafka: Kafka): Producer {
   return kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5 });
 }
 
+/**
+ * Bytes of messages sent in one produce request. kafkajs writes each partition's messages of a
+ * request as one record batch, and the broker refuses a batch over its `message.max.bytes`
+ * (1 MiB by default) whole: many mid-sized messages sent at once would be refused together,
+ * and redone and refused again.
+ */
+export const PRODUCE_CHUNK_BYTES = 512 * 1024;
+
+/**
+ * Splits items into runs of at most `maxBytes` as measured by `size`, in order; an item larger
+ * than `maxBytes` is a run of its own.
+ */
+export function chunkByBytes<T>(items: readonly T[], size: (item: T) => number, maxBytes = PRODUCE_CHUNK_BYTES): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const itemBytes = size(item);
+    if (current.length > 0 && bytes + itemBytes > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += itemBytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** Key and value bytes of a message (headers are small and left out). */
+export function messageBytes(message: { key?: Buffer | string | null; value: Buffer | string | null }): number {
+  const length = (part: Buffer | string | null | undefined) => (part === null || part === undefined ? 0 : typeof part === 'string' ? Buffer.byteLength(part) : part.length);
+  return length(message.key) + length(message.value);
+}
+
 /** Reads a header value as a string, whatever form kafkajs handed it in. */
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
   const value = headers?.[name];

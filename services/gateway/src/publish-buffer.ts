@@ -1,5 +1,5 @@
 import type { Message, Producer } from 'kafkajs';
-import type { Logger } from '@shadow-replay/platform';
+import { chunkByBytes, type Logger } from '@shadow-replay/platform';
 
 export interface BufferedMessage {
   topic: string;
@@ -131,12 +131,16 @@ export class PublishBuffer {
       const batch = this.#queue.splice(0, this.#options.batchSize);
       const size = batch.reduce((sum, entry) => sum + entry.message.value.length, 0);
       this.#bytes -= size;
-      try {
-        await this.#options.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) });
-        this.#options.onSent(batch.length);
-      } catch (error) {
-        this.#options.log.warn({ err: error, count: batch.length }, 'kafka publish failed; events dropped');
-        this.#options.onDropped(batch.length, 'send_failed');
+      // In runs of at most PRODUCE_CHUNK_BYTES: the broker refuses a partition's record batch over
+      // its message.max.bytes whole, and one refused run should not take the others with it.
+      for (const chunk of chunkByBytes(batch, (entry) => entry.message.value.length)) {
+        try {
+          await this.#options.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(chunk) });
+          this.#options.onSent(chunk.length);
+        } catch (error) {
+          this.#options.log.warn({ err: error, count: chunk.length }, 'kafka publish failed; events dropped');
+          this.#options.onDropped(chunk.length, 'send_failed');
+        }
       }
     }
   }

@@ -17,6 +17,8 @@ import {
   RecordAbandonedError,
   ServiceHttpServer,
   TickBatcher,
+  chunkByBytes,
+  messageBytes,
   callChatCompletion,
   counter,
   createKafka,
@@ -102,7 +104,9 @@ export class ReplayService implements Service {
     const experimentId = settings.experiment.id;
     this.#kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${settings.kafka.clientId}-replay`, log });
     this.#producer = createPipelineProducer(this.#kafka);
-    this.#answers = new TickBatcher((messages) => this.#producer.send({ topic: settings.kafka.topics.candidateResponses, acks: -1, messages }));
+    this.#answers = new TickBatcher(async (messages) => {
+      for (const chunk of chunkByBytes(messages, messageBytes)) await this.#producer.send({ topic: settings.kafka.topics.candidateResponses, acks: -1, messages: chunk });
+    });
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'replay', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
@@ -286,10 +290,10 @@ export class ReplayService implements Service {
       const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
       if (due > Date.now()) await abandonable(sleep(due - Date.now(), signal), signal);
     }
-    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, signal)));
+    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, record, signal)));
   }
 
-  async #replayTo(arm: Arm, event: RequestEvent, signal: AbortSignal): Promise<void> {
+  async #replayTo(arm: Arm, event: RequestEvent, record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const experimentId = this.#settings.experiment.id;
     const early = this.#earlyOutcome(event, arm);
     if (early !== undefined) {
@@ -347,7 +351,18 @@ export class ReplayService implements Service {
       // Route, model and tenant of the live request, for the report's slices.
       origin: requestOrigin(event),
     };
-    await this.#answers.add({ key: event.requestId, value: JSON.stringify(response) });
+    const value = JSON.stringify(response);
+    const bytes = Buffer.byteLength(value);
+    if (bytes > this.#settings.replay.maxAnswerBytes) {
+      // Kafka would refuse it (and the record would be redone and refused forever); the answer
+      // carries the request it answers, so a very long prompt is enough. Counted, with a reason.
+      this.#metrics.calls.inc({ experiment: experimentId, arm: arm.config.name, result: 'too_large' });
+      const reason = `too_large: the answer of arm ${arm.config.name} is ${bytes} bytes (with the ${Buffer.byteLength(JSON.stringify(body))}-byte request it carries), over replay.maxAnswerBytes ${this.#settings.replay.maxAnswerBytes}; the request is counted dead_letter`;
+      await this.#deadLetters.publish(record, reason, experimentId);
+      await this.#settle(arm, event.requestId, Outcome.deadLetter);
+      return;
+    }
+    await this.#answers.add({ key: event.requestId, value });
     this.#metrics.calls.inc({ experiment: experimentId, arm: arm.config.name, result: result.outcome === 'ok' ? 'ok' : (result.error?.code ?? 'error') });
     if (result.outcome !== 'ok') await this.#settle(arm, event.requestId, Outcome.candidateError);
     else await this.#outcomes.markSent(experimentId, arm.config.name, event.requestId);
