@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { DeadLetterHeader, Outcome, PENDING, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { ReplayService, replaySettings } from '@shadow-replay/replay';
@@ -7,22 +7,31 @@ import { createSimServer } from '@shadow-replay/sim';
 import { requestEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
 
+/**
+ * A replay service on one arm (`cand`, an instant simulated model) that reads from the start,
+ * its topics with one partition, and a producer to write the request topic; not started.
+ */
+async function replayOnOneArm(t: TestContext, replayConfig: Record<string, unknown>) {
+  const sim = createSimServer({ profile: 'fast' });
+  const candidate = await sim.start();
+  t.after(() => sim.close());
+  const scope = testScope(t, (id) => ({
+    replay: replayConfig,
+    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+  }));
+  const topics = scope.config.kafka.topics;
+  const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
+  t.after(() => replay.close());
+  await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
+  const producer = scope.kafka.producer();
+  await producer.connect();
+  t.after(() => producer.disconnect());
+  return { scope, topics, replay, producer };
+}
+
 describe('poison request events', () => {
   it('go to the dead-letter topic with a reason header and are counted, while replay keeps consuming', async (t) => {
-    const sim = createSimServer({ profile: 'fast' });
-    const candidate = await sim.start();
-    t.after(() => sim.close());
-    const scope = testScope(t, (id) => ({
-      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
-    }));
-    const topics = scope.config.kafka.topics;
-    const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
-    t.after(() => replay.close());
-    await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
-
-    const producer = scope.kafka.producer();
-    await producer.connect();
-    t.after(() => producer.disconnect());
+    const { scope, topics, replay, producer } = await replayOnOneArm(t, {});
     const schemaInvalid = { ...requestEvent('bad-schema'), body: { messages: 'not a list' } };
     await producer.send({
       topic: topics.requests,
@@ -65,19 +74,7 @@ describe('poison request events', () => {
   });
 
   it('that fill the broker\'s size limit are dead-lettered without their value instead of stopping the partition', async (t) => {
-    const sim = createSimServer({ profile: 'fast' });
-    const candidate = await sim.start();
-    t.after(() => sim.close());
-    const scope = testScope(t, (id) => ({
-      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
-    }));
-    const topics = scope.config.kafka.topics;
-    const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
-    t.after(() => replay.close());
-    await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
-    const producer = scope.kafka.producer();
-    await producer.connect();
-    t.after(() => producer.disconnect());
+    const { scope, topics, replay, producer } = await replayOnOneArm(t, {});
     // The broker's default message.max.bytes is 1 MiB + 12 bytes for a whole record batch: this
     // record fits, with the dead letter's x-dlq-* headers on top it does not.
     const brokerLimit = 1_048_588;
@@ -106,20 +103,7 @@ describe('poison request events', () => {
   });
 
   it('include a request whose candidate answer is over replay.maxAnswerBytes: counted dead_letter with a reason, the others answered', async (t) => {
-    const sim = createSimServer({ profile: 'fast' });
-    const candidate = await sim.start();
-    t.after(() => sim.close());
-    const scope = testScope(t, (id) => ({
-      replay: { maxAnswerBytes: 4096 },
-      experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
-    }));
-    const topics = scope.config.kafka.topics;
-    const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
-    t.after(() => replay.close());
-    await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 1);
-    const producer = scope.kafka.producer();
-    await producer.connect();
-    t.after(() => producer.disconnect());
+    const { scope, topics, replay, producer } = await replayOnOneArm(t, { maxAnswerBytes: 4096 });
     const longPrompt = requestEvent('long', { body: { messages: [{ role: 'user', content: 'words '.repeat(1_000) }] } });
     await producer.send({ topic: topics.requests, messages: [longPrompt, requestEvent('short')].map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
     await replay.start();
