@@ -11,13 +11,13 @@ import { testScope } from './support/harness.js';
  * A replay service on one arm (`cand`, an instant simulated model) that reads from the start,
  * its topics with one partition, and a producer to write the request topic; not started.
  */
-async function replayOnOneArm(t: TestContext, replayConfig: Record<string, unknown>) {
+async function replayOnOneArm(t: TestContext, replayConfig: Record<string, unknown>, experiment: (id: string) => Record<string, unknown> = () => ({})) {
   const sim = createSimServer({ profile: 'fast' });
   const candidate = await sim.start();
   t.after(() => sim.close());
   const scope = testScope(t, (id) => ({
     replay: replayConfig,
-    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }] },
+    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url }], ...experiment(id) },
   }));
   const topics = scope.config.kafka.topics;
   const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
@@ -121,5 +121,35 @@ describe('poison request events', () => {
     const counts = await outcomes.counts(experimentId, 'cand');
     assert.equal(counts.consumed, 2);
     assert.equal(counts[PENDING], 1, 'the short one waits for the join and the evaluator, which this test does not run');
+  });
+
+  it('include a combined record whose live answer is over replay.maxAnswerBytes: counted dead_letter, no candidate called', async (t) => {
+    const { scope, replay, producer } = await replayOnOneArm(t, { maxAnswerBytes: 4096 }, (id) => ({
+      input: { kind: 'field-mapping', topics: [`${id}.llm-log`], mapping: { requestId: '/id', messages: '/messages', stable: { content: '/answer', latencyMs: '/ms' } } },
+    }));
+    const tapped = `${scope.id}.llm-log`;
+    await ensureTopics(scope.kafka, [tapped], 1);
+    const messages = [{ role: 'user', content: 'q' }];
+    await producer.send({
+      topic: tapped,
+      messages: [
+        { key: 'long', value: JSON.stringify({ id: 'long', messages, answer: 'word '.repeat(2_000), ms: 120 }) },
+        { key: 'short', value: JSON.stringify({ id: 'short', messages, answer: 'a short answer', ms: 80 }) },
+      ],
+    });
+    await replay.start();
+    const topics = scope.config.kafka.topics;
+    const experimentId = scope.config.experiment?.id ?? '';
+    const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
+    await waitFor(async () => (await scope.read(topics.candidateResponses)).length === 1 && (await outcomes.counts(experimentId, 'cand'))[Outcome.deadLetter] === 1, {
+      timeoutMs: 60_000,
+      what: 'the short record replayed and the long one counted dead_letter',
+    });
+    assert.deepEqual((await scope.read(topics.stableResponses)).map((record) => record.key?.toString()), ['short'], 'only the short live answer published');
+    assert.equal((await scope.read(topics.candidateResponses))[0]?.key?.toString(), 'short', 'no candidate call for the long one');
+    const [letter, ...more] = await scope.read(topics.deadLetter);
+    assert.equal(more.length, 0);
+    assert.equal(letter?.key?.toString(), 'long');
+    assert.match(String(letter?.headers[DeadLetterHeader.reason]), /^too_large: the live answer of this record is \d+ bytes as a stable ResponseEvent, over replay\.maxAnswerBytes 4096; the request is counted dead_letter and not replayed$/);
   });
 });

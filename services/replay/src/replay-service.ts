@@ -280,9 +280,19 @@ export class ReplayService implements Service {
     }
     const { request, stable } = decoded.value;
     if (stable !== undefined) {
+      const value = JSON.stringify(stable);
+      const bytes = Buffer.byteLength(value);
+      const limit = this.#settings.replay.maxAnswerBytes;
+      if (bytes > limit) {
+        // Kafka would refuse it, and without its live answer the request can never be paired:
+        // no candidate is called for it. (Decoded Avro can be much larger as JSON than as bytes.)
+        await this.#deadLetters.publish(record, `too_large: the live answer of this record is ${bytes} bytes as a stable ResponseEvent, over replay.maxAnswerBytes ${limit}; the request is counted dead_letter and not replayed`, experimentId);
+        for (const arm of this.#arms) await this.#decide(arm, request.requestId, Outcome.deadLetter);
+        return;
+      }
       // A combined record carries the live answer too; the join stores it with SET, so a
       // redelivery or a second experiment tapping the same topic is harmless.
-      await this.#producer.send({ topic: this.#settings.kafka.topics.stableResponses, acks: -1, messages: [{ key: request.requestId, value: JSON.stringify(stable) }] });
+      await this.#producer.send({ topic: this.#settings.kafka.topics.stableResponses, acks: -1, messages: [{ key: request.requestId, value }] });
     }
     const speed = this.#window?.speed;
     if (this.#window !== undefined && speed !== undefined) {
