@@ -29,7 +29,7 @@ import { addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger,
 import type { SimProfilePatch, SimStats } from '@shadow-replay/sim';
 import type { Kafka } from 'kafkajs';
 import { request } from 'undici';
-import { integerFlag, log, numberFlag, startBench, UsageError } from './lib/cli.js';
+import { integerFlag, partsFlag, log, numberFlag, startBench, UsageError } from './lib/cli.js';
 import { BenchWorker } from './lib/bench-worker-rpc.js';
 import { summarizeCpuProfile, type CpuProfileSummary, type TimeShare } from './lib/cpu-profile.js';
 import { CliService, freePort, metricByLabel, metricSum } from './lib/cli-service.js';
@@ -134,12 +134,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     },
   });
   if (values.help) return 'help';
-  const parts = new Set<Part>();
-  for (const name of values.parts.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-    if (!PARTS.includes(name as Part)) throw new UsageError(`--parts: unknown part "${name}" (known: ${PARTS.join(', ')})`);
-    parts.add(name as Part);
-  }
-  if (parts.size === 0) throw new UsageError('--parts must name at least one part');
+  const parts = partsFlag(values.parts, PARTS);
   const kafkaCut = values['kafka-cut'];
   if (kafkaCut !== KafkaCutMode.refuse && kafkaCut !== KafkaCutMode.blackhole) throw new UsageError(`--kafka-cut must be refuse or blackhole (got ${kafkaCut})`);
   return {

@@ -27,7 +27,7 @@ import { createKafka, createRedis, ensureTopics, silentLogger } from '@shadow-re
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
-import { integerFlag, log, startBench, UsageError } from './lib/cli.js';
+import { integerFlag, partsFlag, log, startBench } from './lib/cli.js';
 import { CliService, freePort, metricSum } from './lib/cli-service.js';
 import { startCpuProfile, summarizeCpuProfile, writeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.js';
 import { cpuBetween, cpuSnapshot, type CpuUse } from './lib/process-cpu.js';
@@ -85,12 +85,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     },
   });
   if (values.help) return 'help';
-  const parts = new Set<Part>();
-  for (const name of values.parts.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-    if (!PARTS.includes(name as Part)) throw new UsageError(`--parts: unknown part "${name}" (known: ${PARTS.join(', ')})`);
-    parts.add(name as Part);
-  }
-  if (parts.size === 0) throw new UsageError('--parts must name at least one part');
+  const parts = partsFlag(values.parts, PARTS);
   return {
     pairs: integerFlag('--pairs', values.pairs, 100),
     partitions: integerFlag('--partitions', values.partitions),
@@ -326,8 +321,7 @@ async function runThroughput(context: Context): Promise<ThroughputFigures> {
     };
     log(`${tag}: ${options.pairs} jobs ${fmt(figures.readyToAllMs / 1000, 2)} s after ready: ${fmt(figures.pairsPerSecond, 0)} pairs/s; join CPU ${fmt(figures.cpuMsPer1000, 0)} ms per 1,000 pairs`);
   } catch (error) {
-    figures.error = error instanceof Error ? error.message : String(error);
-    log(`${tag}: failed: ${figures.error}`);
+    partFailed(tag, figures, error);
   } finally {
     const code = await service?.stop();
     if (service !== undefined && code !== 0) log(`${tag}: join exited with ${code ?? 'a kill'}; log ${service.logFile}`);
@@ -399,11 +393,9 @@ async function runProfile(context: Context, startedAt: Date): Promise<ProfileFig
     if (queued !== options.profilePairs) throw new Error(`the queue holds ${queued} jobs for ${options.profilePairs} pairs`);
     log(`${tag}: ${fmt(figures.pairsPerSecond, 0)} pairs/s in process, ${fmt(figures.redisCommandsPerPairTotal, 1)} Redis commands per pair; profile ${figures.profile.path}`);
   } catch (error) {
-    figures.error = error instanceof Error ? error.message : String(error);
-    log(`${tag}: failed: ${figures.error}`);
+    partFailed(tag, figures, error);
   } finally {
-    await service?.close().catch((error: unknown) => log(`${tag}: join close failed: ${String(error)}`));
-    if (stage !== undefined) figures.cleanup = await stage.close();
+    await closeInProcess(tag, figures, service, stage);
   }
   return figures;
 }
@@ -492,13 +484,23 @@ async function runMemory(context: Context): Promise<MemoryFigures> {
       log(`${tag}: ${fmt(pending.bytesPerPair, 0)} bytes in ${fmt(pending.keysPerPair, 2)} keys per pending pair (${side} side waiting; its event is ${fmt(pending.eventBytes, 0)} bytes)`);
     }
   } catch (error) {
-    figures.error = error instanceof Error ? error.message : String(error);
-    log(`${tag}: failed: ${figures.error}`);
+    partFailed(tag, figures, error);
   } finally {
-    await service?.close().catch((error: unknown) => log(`${tag}: join close failed: ${String(error)}`));
-    if (stage !== undefined) figures.cleanup = await stage.close();
+    await closeInProcess(tag, figures, service, stage);
   }
   return figures;
+}
+
+/** Records why a part failed; the other parts still run and the JSON says what happened. */
+function partFailed(tag: string, figures: { error: string | null }, error: unknown): void {
+  figures.error = error instanceof Error ? error.message : String(error);
+  log(`${tag}: failed: ${figures.error}`);
+}
+
+/** Stops the join of an in-process part and removes what its stage created. */
+async function closeInProcess(tag: string, figures: { cleanup: CleanupReport | null }, service: JoinService | undefined, stage: Stage | undefined): Promise<void> {
+  await service?.close().catch((error: unknown) => log(`${tag}: join close failed: ${String(error)}`));
+  if (stage !== undefined) figures.cleanup = await stage.close();
 }
 
 // ---------------------------------------------------------------------------------------------

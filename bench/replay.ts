@@ -29,7 +29,7 @@ import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { destination, pino } from 'pino';
 import { request } from 'undici';
-import { integerFlag, log, startBench, UsageError } from './lib/cli.js';
+import { integerFlag, partsFlag, log, startBench, UsageError } from './lib/cli.js';
 import { startCpuProfile, summarizeCpuProfile, writeCpuProfile, type CpuProfileSummary } from './lib/cpu-profile.js';
 import { KCAT_INSTALL_HINT, kcatVersion, readTopicWithKcat, type KcatRun } from './lib/kcat.js';
 import { arrivalSeries, rateWindow, type RateWindow } from './lib/rate-windows.js';
@@ -123,12 +123,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     },
   });
   if (values.help) return 'help';
-  const parts = new Set<Part>();
-  for (const name of values.parts.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-    if (!PARTS.includes(name as Part)) throw new UsageError(`--parts: unknown part "${name}" (known: ${PARTS.join(', ')})`);
-    parts.add(name as Part);
-  }
-  if (parts.size === 0) throw new UsageError('--parts must name at least one part');
+  const parts = partsFlag(values.parts, PARTS);
   const rps = Number(values.rps);
   if (!Number.isFinite(rps) || rps <= 0) throw new UsageError(`--rps must be a number > 0 (got ${values.rps})`);
   return {

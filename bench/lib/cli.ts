@@ -25,6 +25,17 @@ export function integerFlag(flag: string, raw: string, min = 1): number {
   return value;
 }
 
+/** `--parts a,b`: the named parts, each one of `known`, at least one. */
+export function partsFlag<P extends string>(raw: string, known: readonly P[]): Set<P> {
+  const parts = new Set<P>();
+  for (const name of raw.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    if (!known.includes(name as P)) throw new UsageError(`--parts: unknown part "${name}" (known: ${known.join(', ')})`);
+    parts.add(name as P);
+  }
+  if (parts.size === 0) throw new UsageError('--parts must name at least one part');
+  return parts;
+}
+
 export interface BenchStart<O> {
   options: O;
   addresses: ReturnType<typeof addressesFromEnv>;
