@@ -102,14 +102,15 @@ describe('join state in Redis', () => {
 
   it('drops a deadline left by a delivery that waited once the pair is done without it', async (t) => {
     const { redis, prefix } = scopeRedis(t);
-    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 1 });
+    // A window long enough that the stable side cannot expire mid-test; the sweep looks ahead.
+    const state = new JoinState({ redis, keyPrefix: prefix, windowMs: 60_000 });
     assert.deepEqual(await state.offerCandidate('r5', 'e', 'a', side('c5')), { state: 'waiting' });
     await state.offerStable('r5', side('s5'));
     // The stable handler died before the hand-off; the redelivered candidate pairs on arrival.
     assert.deepEqual(await state.offerCandidate('r5', 'e', 'a', side('c5')), { state: 'paired', stable: side('s5') });
     await state.markDone('r5', 'e', 'a', false);
     assert.equal(await redis.zcard(`${prefix}:join:deadlines`), 1, 'the deadline is still there');
-    assert.deepEqual(await state.expire(Date.now() + 1_000), [], 'a done pair does not expire');
+    assert.deepEqual(await state.expire(Date.now() + 120_000), [], 'a done pair does not expire');
     assert.equal(await redis.zcard(`${prefix}:join:deadlines`), 0, 'and its deadline is gone');
   });
 });
