@@ -4,6 +4,7 @@ import { formatCount, formatMs, formatPercent, formatPp, formatRatio, formatSign
 import { escapeHtml as esc } from './html-escape.js';
 import { PlotColor, barChart, cdfPlot, histogramPlot, intervalPlot, unavailablePlot, type Bar, type IntervalPoint, type IntervalRow } from './html-plots.js';
 import { wilsonInterval } from './intervals.js';
+import { latencyRows } from './latency-rows.js';
 import type { ArmReport, ArmSlices, Interval, Proportion, Report, Sample, Slice, SliceDimension, WorstPair } from './report-schema.js';
 import { DiffKind, diffSide, wordDiff } from './text-diff.js';
 
@@ -204,21 +205,16 @@ ${deltaTable(arm)}`;
 }
 
 function latencyTable(arm: ArmReport): string {
-  const rows = (
-    [
-      ['E2E', arm.latency.e2eMs],
-      ['TTFT', arm.latency.ttftMs],
-      ['TPOT', arm.latency.tpotMs],
-    ] as const
-  ).flatMap(([name, pair]) =>
+  const rows = latencyRows(arm.latency).flatMap(({ name, meaning, pair, format }) =>
     (['stable', 'candidate'] as const).map((side, sideIndex) => {
       const summary = pair[side];
-      const cells = [summary.mean, summary.p50, summary.p90, summary.p95, summary.p99, summary.max].map((value) => `<td class="num">${formatMs(value)}</td>`).join('');
-      return `<tr${sideIndex === 0 ? ' class="group"' : ''}><th scope="row">${sideIndex === 0 ? name : ''}</th><td>${sideDot(side)}</td><td class="num">${formatCount(summary.n)}</td>${cells}</tr>`;
+      const cells = [summary.mean, summary.p50, summary.p90, summary.p95, summary.p99, summary.max].map((value) => `<td class="num">${format(value)}</td>`).join('');
+      const label = sideIndex === 0 ? `${esc(name)} <span class="meaning">${esc(meaning)}</span>` : '';
+      return `<tr${sideIndex === 0 ? ' class="group"' : ''}><th scope="row">${label}</th><td>${sideDot(side)}</td><td class="num">${formatCount(summary.n)}</td>${cells}</tr>`;
     }),
   );
-  return `<table class="data compact">
-<caption>Latency per side</caption>
+  return `<table class="data compact latency">
+<caption>Latency and throughput per side (each row summarises one per-request figure over requests; ITL and tokens/s count answers streamed in at least two content chunks)</caption>
 <thead><tr><th>metric</th><th>side</th><th class="num">n</th><th class="num">mean</th><th class="num">p50</th><th class="num">p90</th><th class="num">p95</th><th class="num">p99</th><th class="num">max</th></tr></thead>
 <tbody>${rows.join('')}</tbody>
 </table>`;
@@ -445,7 +441,7 @@ function pairsExportSection(report: Report): string {
 <h2>Reviewing pairs by hand</h2>
 <p>This page shows at most ten pairs per arm. To review every evaluated pair (${formatCount(records)} in this report), export them as JSON Lines:</p>
 <pre class="command">shadow-replay report --experiment ${esc(shellWord(report.experimentId))} --format json --out report.json --pairs pairs.jsonl</pre>
-<p>Each line is one pair: <code>requestId</code>, <code>arm</code>, <code>evaluatedAt</code>, both sides’ latency, tokens and cost, the <code>deltas</code>, every <code>comparison</code> metric, the first ${formatCount(MAX_EXCERPT_CODE_POINTS)} characters of both answers (<code>excerpts</code>) and the judge’s verdict, ordered by arm and request id.</p>
+<p>Each line is one pair: <code>requestId</code>, <code>arm</code>, <code>evaluatedAt</code>, both sides’ latency (E2E, TTFT, TPOT, the inter-token-latency summary, output tokens/s), tokens and cost, the <code>deltas</code>, every <code>comparison</code> metric, the first ${formatCount(MAX_EXCERPT_CODE_POINTS)} characters of both answers (<code>excerpts</code>) and the judge’s verdict, ordered by arm and request id.</p>
 </section>`;
 }
 
@@ -539,7 +535,7 @@ table.data td.yes { background: #dcfce7; color: #14532d; font-weight: 700; text-
 table.data td.no { background: #fee2e2; color: #7f1d1d; font-weight: 700; text-align: center; }
 table.compact th, table.compact td { padding: 4px 8px; }
 table.errors { width: auto; min-width: 62%; }
-.conservation .meaning { color: var(--muted); font-size: 12px; margin-left: 6px; }
+.conservation .meaning, .latency .meaning { color: var(--muted); font-size: 12px; margin-left: 6px; }
 .notes { background: #fffbeb; border: 1px solid #fde68a; border-radius: 8px; padding: 8px 14px; }
 .notes ul { margin: 4px 0; padding-left: 20px; }
 .badge { display: inline-block; padding: 3px 12px; border-radius: 999px; color: #fff; font-weight: 700; font-size: 13px; text-transform: uppercase; letter-spacing: 0.06em; vertical-align: middle; }

@@ -1,5 +1,6 @@
 import { OUTCOMES } from '@shadow-replay/contracts';
-import { formatCount, formatMs, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
+import { latencyRows } from './latency-rows.js';
+import { formatCount, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
 import type { ArmReport, ArmSlices, Interval, Proportion, Report, Slice, SliceDimension } from './report-schema.js';
 
 /**
@@ -73,18 +74,14 @@ function armSection(arm: ArmReport): string[] {
     '',
     `### Latency (pairs where both sides answered ok)`,
     '',
+    'Each row summarises one per-request figure over requests. ITL rows: each request’s own p50, p99 or longest gap between content chunks; they and output tokens/s count streamed answers with at least two content chunks.',
+    '',
     ...table(
       ['metric', 'side', 'n', 'p50', 'p90', 'p99', 'max'],
-      (
-        [
-          ['E2E', latency.e2eMs],
-          ['TTFT', latency.ttftMs],
-          ['TPOT', latency.tpotMs],
-        ] as const
-      ).flatMap(([name, pair]) =>
+      latencyRows(latency).flatMap(({ name, pair, format }) =>
         (['stable', 'candidate'] as const).map((side) => {
           const summary = pair[side];
-          return [name, side, formatCount(summary.n), formatMs(summary.p50), formatMs(summary.p90), formatMs(summary.p99), formatMs(summary.max)];
+          return [name, side, formatCount(summary.n), format(summary.p50), format(summary.p90), format(summary.p99), format(summary.max)];
         }),
       ),
       5,
