@@ -57,6 +57,9 @@ function response(arm: string, requestId: string, content: string, e2eMs: number
   };
 }
 
+/** The judge's verdicts on the first arm, by request index modulo 10: inconsistent ones among them. */
+const VERDICTS = ['win', 'win', 'win', 'tie', 'auto_tie', 'inconsistent', 'inconsistent', 'loss', 'win', 'tie'] as const;
+
 function experimentReport(): Report {
   const random = createRandom(11);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random.next())) * Math.cos(2 * Math.PI * random.next());
@@ -69,23 +72,23 @@ function experimentReport(): Report {
       const requestId = `req-${String(i).padStart(4, '0')}`;
       const stableE2e = Math.exp(6.3 + 0.35 * normal());
       const stableTtft = Math.exp(4.2 + 0.3 * normal());
-      records.push(
-        evaluatePair({
-          experimentId: EXPERIMENT,
-          requestId,
-          arm,
-          stable: response('stable', requestId, ANSWERS[i % 4]!, stableE2e, stableTtft),
-          candidate: {
-            ...response(arm, requestId, i % 9 === 0 ? REWRITES[i % 4]! : ANSWERS[i % 4]!, stableE2e * Math.exp(slowdown + 0.1 * normal()), stableTtft * Math.exp(slowdown + 0.1 * normal())),
-            // Three tenants, and a trial tenant too small to decide anything on.
-            origin: { route: '/v1/chat/completions', model: 'llama-3.1-70b', headers: { 'x-tenant-id': i < 12 ? 'trial-co' : `tenant-${i % 3}` } },
-          },
-          sources: { stable: { topic: 's', partition: 0, offset: String(i) }, candidate: { topic: 'c', partition: 0, offset: String(i) } },
-          prices: { stable: { inputPerMillion: 0.6, outputPerMillion: 0.8 }, candidate: { inputPerMillion: 0.3, outputPerMillion: 0.4 } },
-          evaluatorVersion: 'report-html-test',
-          now: 1_714_521_700_000 + i,
-        }),
-      );
+      const record = evaluatePair({
+        experimentId: EXPERIMENT,
+        requestId,
+        arm,
+        stable: response('stable', requestId, ANSWERS[i % 4]!, stableE2e, stableTtft),
+        candidate: {
+          ...response(arm, requestId, i % 9 === 0 ? REWRITES[i % 4]! : ANSWERS[i % 4]!, stableE2e * Math.exp(slowdown + 0.1 * normal()), stableTtft * Math.exp(slowdown + 0.1 * normal())),
+          // Three tenants, and a trial tenant too small to decide anything on.
+          origin: { route: '/v1/chat/completions', model: 'llama-3.1-70b', headers: { 'x-tenant-id': i < 12 ? 'trial-co' : `tenant-${i % 3}` } },
+        },
+        sources: { stable: { topic: 's', partition: 0, offset: String(i) }, candidate: { topic: 'c', partition: 0, offset: String(i) } },
+        prices: { stable: { inputPerMillion: 0.6, outputPerMillion: 0.8 }, candidate: { inputPerMillion: 0.3, outputPerMillion: 0.4 } },
+        evaluatorVersion: 'report-html-test',
+        now: 1_714_521_700_000 + i,
+      });
+      if (arm === 'candidate') record.judge = { verdict: VERDICTS[i % VERDICTS.length]! };
+      records.push(record);
     }
   }
   return buildReport({
@@ -283,8 +286,13 @@ describe('the HTML report in headless Chromium', () => {
           assert.equal(points!.trim().split(/\s+/).length, 2 * expected);
         }
       }
-      assert.match(dom, new RegExp(`data-plot="arm-${arm}-judge"[^>]*>[\\s\\S]*?judge not run`));
     }
+    // The first arm was judged: wins, ties, inconsistent verdicts and losses each get a bar.
+    const judge = /data-plot="arm-1-judge"[\s\S]*?<\/svg>/.exec(dom)?.[0] ?? '';
+    assert.equal(judge.match(/<rect class="bar"/g)?.length, 4, 'four verdict bars');
+    for (const row of ['candidate wins', 'ties', 'inconsistent', 'candidate loses']) assert.ok(judge.includes(`>${row}</text>`), `judge row ${row}`);
+    assert.ok(judge.includes('>60 (20.0%)</text>'), 'inconsistent: 60 of 300 pairs');
+    assert.match(dom, /data-plot="arm-2-judge"[^>]*>[\s\S]*?judge not run/);
     assert.equal(dom.match(/<caption>By tenant<\/caption>/g)?.length, 2, 'a tenant slice table per arm');
     assert.equal(dom.match(/<tr class="small"><th scope="row"><code>trial-co<\/code> <span class="tag small">too small<\/span>/g)?.length, 2, 'the trial tenant is shown, marked too small');
     assert.doesNotMatch(dom, /<script/i, 'no script element');

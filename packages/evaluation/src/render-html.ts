@@ -271,7 +271,7 @@ ${judgeFigure(arm, id)}
 
 function judgeFigure(arm: ArmReport, id: string): string {
   const { judge } = arm;
-  const label = 'LLM judge: wins, ties and losses of the candidate';
+  const label = 'LLM judge: wins, ties, inconsistent verdicts and losses of the candidate';
   if (judge.n === 0) {
     return figure('LLM judge (pairwise, position-swapped)', unavailablePlot(`${id}-judge`, label, 'judge not run', 180), 'No judge verdicts in this window: nothing to show.');
   }
@@ -284,6 +284,7 @@ function judgeFigure(arm: ArmReport, id: string): string {
   const rows: IntervalRow[] = [
     share(judge.wins, PlotColor.good, 'candidate wins'),
     share(judge.ties, PlotColor.muted, 'ties'),
+    share(judge.inconsistent, PlotColor.warn, 'inconsistent'),
     share(judge.losses, PlotColor.bad, 'candidate loses'),
     {
       label: 'win rate (ties count ½)',
@@ -294,7 +295,7 @@ function judgeFigure(arm: ArmReport, id: string): string {
   return figure(
     'LLM judge (pairwise, position-swapped)',
     intervalPlot(`${id}-judge`, label, rows, { reference: { value: 0.5, label: 'parity' }, labelWidth: 170, valueWidth: 120 }),
-    `${formatCount(judge.n)} judged pairs; bars are shares with Wilson 95% intervals. ${formatCount(judge.inconsistent)} tie(s) were inconsistent (the two orders disagreed).`,
+    `${formatCount(judge.n)} judged pairs; bars are shares with Wilson 95% intervals. Ties: both orders called a tie, or the answers were identical. Inconsistent: the two orders disagreed (${formatCount(judge.inconsistent)}, a sign of position bias); the win rate counts them as ties, half a win each.`,
   );
 }
 

@@ -1,4 +1,5 @@
 import { OUTCOMES } from '@shadow-replay/contracts';
+import { wilsonInterval } from './intervals.js';
 import { latencyRows } from './latency-rows.js';
 import { formatCount, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
 import type { ArmReport, ArmSlices, Interval, Proportion, Report, Slice, SliceDimension } from './report-schema.js';
@@ -126,15 +127,11 @@ function armSection(arm: ArmReport): string[] {
         rateRow('refusals, stable', quality.refusal.stable),
         rateRow('refusals, candidate', quality.refusal.candidate),
         ['mean length ratio (candidate / stable)', formatCount(quality.n), formatRatio(quality.meanLengthRatio), '—'],
-        [
-          'judge',
-          formatCount(judge.n),
-          judge.n === 0 ? 'not run' : `${judge.wins} wins, ${judge.ties} ties, ${judge.losses} losses; win rate ${formatPercent(judge.winRate)}`,
-          interval(judge.ci95, (value) => formatPercent(value)),
-        ],
       ],
       3,
     ),
+    '',
+    ...judgeSection(judge),
     '',
     '### Errors',
     '',
@@ -170,6 +167,30 @@ function armSection(arm: ArmReport): string[] {
       7,
     ),
     ...(arm.slices === undefined ? [] : ['', ...slicesSection(arm.slices)]),
+  ];
+}
+
+/**
+ * The judge's verdicts, inconsistent ones on their own row: they count as ties in the win rate
+ * (DESIGN §4), but a reader must see how many there were, since they measure position bias.
+ */
+function judgeSection(judge: ArmReport['judge']): string[] {
+  const lines = ['### LLM judge (pairwise, position-swapped)', ''];
+  if (judge.n === 0) return [...lines, 'No judge verdicts in this window.'];
+  const share = (name: string, count: number) => [name, formatCount(count), formatPercent(count / judge.n), interval(wilsonInterval(count, judge.n), (value) => formatPercent(value))];
+  return [
+    ...lines,
+    ...table(
+      ['verdict', 'pairs', 'share', '95% CI'],
+      [
+        share('candidate wins', judge.wins),
+        share('ties (both orders said tie, or identical answers)', judge.ties),
+        share('inconsistent (the two orders disagreed; counted as ties)', judge.inconsistent),
+        share('candidate loses', judge.losses),
+        ['**win rate** (ties and inconsistent count ½)', formatCount(judge.n), formatPercent(judge.winRate), interval(judge.ci95, (value) => formatPercent(value))],
+      ],
+      3,
+    ),
   ];
 }
 
