@@ -1,13 +1,15 @@
 import { OUTCOMES } from '@shadow-replay/contracts';
 import { wilsonInterval } from './intervals.js';
 import { latencyRows } from './latency-rows.js';
+import { NOISE_METRIC_NAMES, controlArmOf, noiseStanding, type NoiseStanding } from './noise-view.js';
 import { formatCount, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
 import type { ArmReport, ArmSlices, Interval, Proportion, Report, Slice, SliceDimension } from './report-schema.js';
 
 /**
  * Renders a report as Markdown: the conservation table first (a report whose counts do not
  * balance should be read with that in mind), then per arm its verdict, latency, paired deltas,
- * quality, errors, tokens and cost, and its slices by route, model and tenant.
+ * quality, the noise floor against the control arm, the judge (verdicts, calls, tokens, cost
+ * and failures), errors, tokens and cost, and its slices by route, model and tenant.
  */
 export function renderMarkdown(report: Report): string {
   const lines: string[] = [
@@ -17,7 +19,8 @@ export function renderMarkdown(report: Report): string {
     '',
     ...conservationSection(report),
   ];
-  for (const arm of report.arms) lines.push('', ...armSection(arm));
+  const controlArm = controlArmOf(report);
+  for (const arm of report.arms) lines.push('', ...armSection(arm, controlArm));
   lines.push('', ...statisticsSection(report));
   return `${lines.join('\n')}\n`;
 }
@@ -64,7 +67,7 @@ function conservationSection(report: Report): string[] {
   return lines;
 }
 
-function armSection(arm: ArmReport): string[] {
+function armSection(arm: ArmReport, controlArm: string | undefined): string[] {
   const { latency, deltas, quality, errors, tokens, cost, judge } = arm;
   return [
     `## Arm ${inline(arm.arm)}`,
@@ -131,6 +134,8 @@ function armSection(arm: ArmReport): string[] {
       3,
     ),
     '',
+    ...noiseSection(noiseStanding(arm, controlArm)),
+    '',
     ...judgeSection(judge),
     '',
     '### Errors',
@@ -176,7 +181,8 @@ function armSection(arm: ArmReport): string[] {
  */
 function judgeSection(judge: ArmReport['judge']): string[] {
   const lines = ['### LLM judge (pairwise, position-swapped)', ''];
-  if (judge.n === 0) return [...lines, 'No judge verdicts in this window.'];
+  const usage = judgeUsage(judge);
+  if (judge.n === 0) return [...lines, 'No judge verdicts in this window.', ...(usage.length === 0 ? [] : ['', ...usage])];
   const share = (name: string, count: number) => [name, formatCount(count), formatPercent(count / judge.n), interval(wilsonInterval(count, judge.n), (value) => formatPercent(value))];
   return [
     ...lines,
@@ -190,6 +196,65 @@ function judgeSection(judge: ArmReport['judge']): string[] {
         ['**win rate** (ties and inconsistent count ½)', formatCount(judge.n), formatPercent(judge.winRate), interval(judge.ci95, (value) => formatPercent(value))],
       ],
       3,
+    ),
+    ...(usage.length === 0 ? [] : ['', ...usage]),
+  ];
+}
+
+/** What the judge cost and where it failed; empty when the judge was never asked about a pair. */
+function judgeUsage(judge: ArmReport['judge']): string[] {
+  const asked = judge.n + (judge.parseErrors ?? 0) + (judge.errors ?? 0) + (judge.notSampled ?? 0) + (judge.calls ?? 0);
+  if (asked === 0) return [];
+  return table(
+    ['judge calls', 'retried attempts', 'tokens', 'cost', 'parse failures', 'unreachable', 'not sampled'],
+    [
+      [
+        formatCount(judge.calls ?? null),
+        formatCount(judge.retries ?? null),
+        formatCount(judge.tokens ?? null),
+        formatUsd(judge.costUsd ?? null),
+        formatCount(judge.parseErrors ?? null),
+        formatCount(judge.errors ?? null),
+        formatCount(judge.notSampled ?? null),
+      ],
+    ],
+    7,
+  ).concat(['', 'Parse failures: pairs whose judge answer could not be read as a verdict (its raw text is kept in the record); they and unreachable or unsampled pairs are not in the win rate.']);
+}
+
+/**
+ * The candidate's disagreement with stable against the control arm's (the model's own noise),
+ * per metric, with the margins the regression flag reads (DESIGN §4).
+ */
+function noiseSection(standing: NoiseStanding): string[] {
+  const lines = ['### Noise floor (against the control arm)', ''];
+  switch (standing.kind) {
+    case 'no_control':
+      return [...lines, 'No control arm in this experiment: the noise floor was not measured, and no disagreement is checked against it.'];
+    case 'control':
+      return [...lines, 'This is the control arm (the stable model asked again): its disagreement with stable is the noise floor the other arms are compared with.'];
+    case 'unreadable':
+      return [...lines, 'The report holds a noise comparison this renderer cannot read; see the JSON report.'];
+    case 'compared':
+      break;
+  }
+  const { noise } = standing;
+  if (noise.metrics.length === 0) return [...lines, `Control arm \`${cell(noise.controlArm)}\`: no metric has data on both arms.`];
+  return [
+    ...lines,
+    `Control arm \`${cell(noise.controlArm)}\`. A metric regresses only when the candidate’s rate R exceeds the control’s N, |R − N| / (R + N) > ${noise.relativeThreshold} and R − N > ${(noise.absoluteThreshold * 100).toFixed(2)} pp.`,
+    '',
+    ...table(
+      ['metric', 'candidate vs stable (R)', 'control vs stable (N)', 'R − N', 'relative', 'regression'],
+      noise.metrics.map((metric) => [
+        `${NOISE_METRIC_NAMES[metric.metric] ?? cell(metric.metric)} (\`${cell(metric.metric)}\`)`,
+        formatPercent(metric.candidateRate),
+        formatPercent(metric.controlRate),
+        formatPp(metric.absolute),
+        metric.relative.toFixed(2),
+        metric.regression ? '**yes**' : 'no',
+      ]),
+      5,
     ),
   ];
 }

@@ -170,6 +170,10 @@ export const JudgeSummarySchema = z.object({
   errors: count.optional(),
   /** Pairs outside the judge's sample. */
   notSampled: count.optional(),
+  /** Questions the judge answered: two per judged pair (both orders); identical answers cost none. */
+  calls: count.optional(),
+  /** Extra attempts of those calls after a transient failure (connection error, 5xx, 429). */
+  retries: count.optional(),
   /** Judge tokens and cost over the experiment. */
   tokens: count.optional(),
   costUsd: z.number().nonnegative().nullable().optional(),
