@@ -279,13 +279,17 @@ function judgeUsageTable(judge: ArmReport['judge']): string {
   const asked = judge.n + (judge.parseErrors ?? 0) + (judge.errors ?? 0) + (judge.notSampled ?? 0) + (judge.calls ?? 0);
   if (asked === 0) return '';
   const cells = [judge.calls, judge.retries, judge.tokens].map((value) => `<td class="num">${formatCount(value ?? null)}</td>`).join('');
-  const failures = [judge.parseErrors, judge.errors, judge.notSampled].map((value) => `<td class="num${(value ?? 0) === 0 ? ' zero' : ''}">${formatCount(value ?? null)}</td>`).join('');
+  // Only older evaluators recorded unreachable judges as a verdict; the column shows when they did.
+  const unreachable = (judge.errors ?? 0) > 0;
+  const failures = [judge.parseErrors, ...(unreachable ? [judge.errors] : []), judge.notSampled]
+    .map((value) => `<td class="num${(value ?? 0) === 0 ? ' zero' : ''}">${formatCount(value ?? null)}</td>`)
+    .join('');
   return `<table class="data compact judge-usage">
 <caption>Judge usage</caption>
-<thead><tr><th class="num">calls</th><th class="num">retried attempts</th><th class="num">tokens</th><th class="num">cost</th><th class="num">parse failures</th><th class="num">unreachable</th><th class="num">not sampled</th></tr></thead>
+<thead><tr><th class="num">calls</th><th class="num">retried attempts</th><th class="num">tokens</th><th class="num">cost</th><th class="num">parse failures</th>${unreachable ? '<th class="num">unreachable</th>' : ''}<th class="num">not sampled</th></tr></thead>
 <tbody><tr>${cells}<td class="num">${formatUsd(judge.costUsd ?? null)}</td>${failures}</tr></tbody>
 </table>
-<p class="note muted">Two calls per judged pair (both orders), none for identical answers; retried attempts follow a transient failure (connection error, 5xx, 429). A parse failure is a judge answer that could not be read as a verdict (its raw text is kept in the record); parse failures, unreachable and unsampled pairs are not in the win rate.</p>`;
+<p class="note muted">Two calls per judged pair (both orders), none for identical answers; retried attempts followed a transient failure (connection error, 5xx, 429). A parse failure is a judge answer that could not be read as a verdict (its raw text is kept in the record); parse failures and unsampled pairs are not in the win rate. A pair whose judge stayed unreachable is not here: it ended <code>eval_failed</code> (see the conservation table).</p>`;
 }
 
 /**

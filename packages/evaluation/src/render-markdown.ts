@@ -205,8 +205,10 @@ function judgeSection(judge: ArmReport['judge']): string[] {
 function judgeUsage(judge: ArmReport['judge']): string[] {
   const asked = judge.n + (judge.parseErrors ?? 0) + (judge.errors ?? 0) + (judge.notSampled ?? 0) + (judge.calls ?? 0);
   if (asked === 0) return [];
+  // Only older evaluators recorded unreachable judges as a verdict; the column shows when they did.
+  const unreachable = (judge.errors ?? 0) > 0;
   return table(
-    ['judge calls', 'retried attempts', 'tokens', 'cost', 'parse failures', 'unreachable', 'not sampled'],
+    ['judge calls', 'retried attempts', 'tokens', 'cost', 'parse failures', ...(unreachable ? ['unreachable'] : []), 'not sampled'],
     [
       [
         formatCount(judge.calls ?? null),
@@ -214,12 +216,17 @@ function judgeUsage(judge: ArmReport['judge']): string[] {
         formatCount(judge.tokens ?? null),
         formatUsd(judge.costUsd ?? null),
         formatCount(judge.parseErrors ?? null),
-        formatCount(judge.errors ?? null),
+        ...(unreachable ? [formatCount(judge.errors ?? null)] : []),
         formatCount(judge.notSampled ?? null),
       ],
     ],
-    7,
-  ).concat(['', 'Parse failures: pairs whose judge answer could not be read as a verdict (its raw text is kept in the record); they and unreachable or unsampled pairs are not in the win rate.']);
+    unreachable ? 7 : 6,
+  ).concat([
+    '',
+    'Two calls per judged pair (both orders), none for identical answers; retried attempts followed a transient failure (connection error, 5xx, 429). ' +
+      'Parse failures: pairs whose judge answer could not be read as a verdict (its raw text is kept in the record); they and unsampled pairs are not in the win rate. ' +
+      'A pair whose judge stayed unreachable is not here: it ended `eval_failed` (see the conservation table).',
+  ]);
 }
 
 /**

@@ -86,9 +86,16 @@ describe('the judge’s calls, tokens, cost and parse failures in the Markdown a
 
   it('appear as a usage table in both reports', () => {
     const report = judged();
-    assert.match(renderMarkdown(report), /^\| judge calls \| retried attempts \| tokens \| cost \| parse failures \| unreachable \| not sampled \|\n.*\n\| 10 \| 2 \| 1,450 \| \$0\.001450 \| 1 \| 0 \| 1 \|$/m);
+    assert.match(renderMarkdown(report), /^\| judge calls \| retried attempts \| tokens \| cost \| parse failures \| not sampled \|\n.*\n\| 10 \| 2 \| 1,450 \| \$0\.001450 \| 1 \| 1 \|$/m);
     const html = renderHtml(report);
-    assert.match(html, /<table class="data compact judge-usage">[\s\S]*?<tbody><tr><td class="num">10<\/td><td class="num">2<\/td><td class="num">1,450<\/td><td class="num">\$0\.001450<\/td><td class="num">1<\/td><td class="num zero">0<\/td><td class="num">1<\/td><\/tr><\/tbody>/);
+    assert.match(html, /<table class="data compact judge-usage">[\s\S]*?<tbody><tr><td class="num">10<\/td><td class="num">2<\/td><td class="num">1,450<\/td><td class="num">\$0\.001450<\/td><td class="num">1<\/td><td class="num">1<\/td><\/tr><\/tbody>/);
+  });
+
+  it('show the unreachable judges older evaluators recorded as a verdict, in their own column', () => {
+    const records = ['win', 'error', 'error'].map((verdict, i) => ({ ...evaluationRecord(i), judge: { verdict, tokens: 0, costUsd: 0, calls: [] } }));
+    const report = buildReport({ experimentId: EXPERIMENT, window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: 3, evaluated: 3 } } });
+    assert.match(renderMarkdown(report), /^\| judge calls \| retried attempts \| tokens \| cost \| parse failures \| unreachable \| not sampled \|\n.*\n\| 0 \| 0 \| 0 \| \$0\.000000 \| 0 \| 2 \| 0 \|$/m);
+    assert.match(renderHtml(report), /<th class="num">unreachable<\/th>[\s\S]*?<td class="num zero">0<\/td><td class="num">2<\/td><td class="num zero">0<\/td><\/tr>/);
   });
 
   it('are left out when the judge never saw a pair', () => {
