@@ -13,7 +13,7 @@ const keepInfra = args.includes('--keep-infra');
 const demoArgs = args.filter((arg) => arg !== '--keep-infra');
 
 if (args.includes('--help') || args.includes('-h')) {
-  process.stdout.write('Usage: npm run demo [-- --requests N] [--out DIR] [--keep-infra]\n\nRuns the whole pipeline with simulated models on local Kafka and Redis, writes DIR/report.json and report.md (default demo-out).\n');
+  process.stdout.write('Usage: npm run demo [-- --requests N] [--out DIR] [--keep-infra]\n\nRuns the whole pipeline with simulated models on local Kafka and Redis, writes DIR/report.json, report.md and report.html (default demo-out).\n');
   process.exit(0);
 }
 

@@ -98,7 +98,7 @@ async function judgeAll(t: TestContext, positionBias: number, pairs: readonly Kn
         sources: { stable: source, candidate: source },
       };
       const record = evaluatePair({ ...job, evaluatorVersion: 'test', now: 1 });
-      record.judge = { ...(await client.judge(job, true)) };
+      record.judge = { ...(await client.judge(job)) };
       records[index] = record;
     }
   };

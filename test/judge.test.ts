@@ -47,14 +47,20 @@ async function judgePairs(t: TestContext, judgeSim: SimServerOptions | 'down', p
     };
     await queue.add('pair', job, { jobId: pairJobId(experimentId, pair.id, 'cand'), attempts, backoff: { type: 'fixed', delay: 10 } });
   }
-  await waitFor(async () => (await outcomes.counts(experimentId, 'cand')).evaluated === pairs.length, { timeoutMs: 60_000, what: 'all pairs evaluated' });
+  await waitFor(
+    async () => {
+      const counts = await outcomes.counts(experimentId, 'cand');
+      return counts.evaluated + counts.eval_failed === pairs.length;
+    },
+    { timeoutMs: 60_000, what: 'every pair evaluated or failed' },
+  );
   const records = new Map<string, EvaluationRecord>();
   for (const record of await scope.read(scope.config.kafka.topics.evaluations)) {
     const decoded = decodeEvent(EvaluationRecordSchema, record.value);
     assert.ok(decoded.ok);
     records.set(decoded.value.requestId, decoded.value);
   }
-  return { records, sim };
+  return { records, sim, queue, experimentId, counts: await outcomes.counts(experimentId, 'cand') };
 }
 
 const verdictOf = (record: EvaluationRecord | undefined) => record?.judge?.verdict;
@@ -87,9 +93,15 @@ describe('the LLM judge in the evaluator', () => {
     assert.equal(verdictOf(records.get('p2')), 'inconsistent');
   });
 
-  it('keeps the pair\'s evaluation with verdict error when the judge stays unreachable', async (t) => {
-    const { records } = await judgePairs(t, 'down', [{ id: 'x', stable: 'one', candidate: 'two' }], 2);
-    assert.equal(verdictOf(records.get('x')), 'error');
-    assert.equal(records.get('x')?.comparison.exactMatch, false, 'the other figures are there');
+  it('fails a pair whose judge stays unreachable as eval_failed, with the connection error as its reason, after its retries', async (t) => {
+    const { records, queue, experimentId, counts } = await judgePairs(t, 'down', [{ id: 'x', stable: 'one', candidate: 'two' }], 2);
+    assert.equal(records.size, 0, 'no record without a verdict');
+    assert.equal(counts.eval_failed, 1);
+    const jobId = pairJobId(experimentId, 'x', 'cand');
+    // eval_failed is counted before BullMQ records the failure.
+    await waitFor(async () => (await queue.getJob(jobId))?.finishedOn !== undefined, { timeoutMs: 10_000, what: 'the job to end' });
+    const job = await queue.getJob(jobId);
+    assert.equal(job?.attemptsMade, 2);
+    assert.match(job?.failedReason ?? '', /^EVALUATOR_JUDGE_UNAVAILABLE: .* after 3 attempt\(s\): connect_error/);
   });
 });

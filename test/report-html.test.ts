@@ -57,35 +57,40 @@ function response(arm: string, requestId: string, content: string, e2eMs: number
   };
 }
 
+/** The judge's verdicts on the first arm, by request index modulo 10: inconsistent ones among them. */
+const VERDICTS = ['win', 'win', 'win', 'tie', 'auto_tie', 'inconsistent', 'inconsistent', 'loss', 'win', 'tie'] as const;
+
 function experimentReport(): Report {
   const random = createRandom(11);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random.next())) * Math.cos(2 * Math.PI * random.next());
   const records: EvaluationRecord[] = [];
-  for (const [arm, slowdown] of [
-    ['candidate', 0.08],
-    ['candidate-fp8', -0.05],
+  // The control arm asks the stable model again: same speed, and rewords fewer answers.
+  for (const [arm, slowdown, rewordEvery] of [
+    ['candidate', 0.08, 9],
+    ['candidate-fp8', -0.05, 9],
+    ['control', 0, 27],
   ] as const) {
     for (let i = 0; i < 300; i++) {
       const requestId = `req-${String(i).padStart(4, '0')}`;
       const stableE2e = Math.exp(6.3 + 0.35 * normal());
       const stableTtft = Math.exp(4.2 + 0.3 * normal());
-      records.push(
-        evaluatePair({
-          experimentId: EXPERIMENT,
-          requestId,
-          arm,
-          stable: response('stable', requestId, ANSWERS[i % 4]!, stableE2e, stableTtft),
-          candidate: {
-            ...response(arm, requestId, i % 9 === 0 ? REWRITES[i % 4]! : ANSWERS[i % 4]!, stableE2e * Math.exp(slowdown + 0.1 * normal()), stableTtft * Math.exp(slowdown + 0.1 * normal())),
-            // Three tenants, and a trial tenant too small to decide anything on.
-            origin: { route: '/v1/chat/completions', model: 'llama-3.1-70b', headers: { 'x-tenant-id': i < 12 ? 'trial-co' : `tenant-${i % 3}` } },
-          },
-          sources: { stable: { topic: 's', partition: 0, offset: String(i) }, candidate: { topic: 'c', partition: 0, offset: String(i) } },
-          prices: { stable: { inputPerMillion: 0.6, outputPerMillion: 0.8 }, candidate: { inputPerMillion: 0.3, outputPerMillion: 0.4 } },
-          evaluatorVersion: 'report-html-test',
-          now: 1_714_521_700_000 + i,
-        }),
-      );
+      const record = evaluatePair({
+        experimentId: EXPERIMENT,
+        requestId,
+        arm,
+        stable: response('stable', requestId, ANSWERS[i % 4]!, stableE2e, stableTtft),
+        candidate: {
+          ...response(arm, requestId, i % rewordEvery === 0 ? REWRITES[i % 4]! : ANSWERS[i % 4]!, stableE2e * Math.exp(slowdown + 0.1 * normal()), stableTtft * Math.exp(slowdown + 0.1 * normal())),
+          // Three tenants, and a trial tenant too small to decide anything on.
+          origin: { route: '/v1/chat/completions', model: 'llama-3.1-70b', headers: { 'x-tenant-id': i < 12 ? 'trial-co' : `tenant-${i % 3}` } },
+        },
+        sources: { stable: { topic: 's', partition: 0, offset: String(i) }, candidate: { topic: 'c', partition: 0, offset: String(i) } },
+        prices: { stable: { inputPerMillion: 0.6, outputPerMillion: 0.8 }, candidate: { inputPerMillion: 0.3, outputPerMillion: 0.4 } },
+        evaluatorVersion: 'report-html-test',
+        now: 1_714_521_700_000 + i,
+      });
+      if (arm === 'candidate') record.judge = { verdict: VERDICTS[i % VERDICTS.length]!, tokens: 600, costUsd: 0.0003, calls: [{ attempts: 1 }, { attempts: 1 }] };
+      records.push(record);
     }
   }
   return buildReport({
@@ -96,8 +101,9 @@ function experimentReport(): Report {
     outcomes: {
       candidate: { consumed: 700, sampled_out: 360, filtered: 30, shed_budget: 6, candidate_error: 4, evaluated: 300 },
       'candidate-fp8': { consumed: 700, sampled_out: 380, filtered: 20, evaluated: 300 },
+      control: { consumed: 700, sampled_out: 400, evaluated: 300 },
     },
-  });
+  }, { controlArm: 'control' });
 }
 
 // ─── Chromium ────────────────────────────────────────────────────────────────────────────────
@@ -267,8 +273,8 @@ describe('the HTML report in headless Chromium', () => {
     const run = runChromium(dir, 'dom', pathToFileURL(page).href, ['--dump-dom']);
     const dom = run.stdout;
     assert.match(dom, /<h1>Experiment <span class="id">checkout-assistant-v2<\/span><\/h1>/);
-    assert.equal(dom.match(/<svg class="plot /g)?.length, 2 * 7, 'per arm: two CDFs, two histograms, outcomes, judge, quality');
-    for (const arm of [1, 2]) {
+    assert.equal(dom.match(/<svg class="plot /g)?.length, 3 * 7, 'per arm: two CDFs, two histograms, outcomes, judge, quality');
+    for (const arm of [1, 2, 3]) {
       for (const metric of ['e2e', 'ttft']) {
         const svg = new RegExp(`data-plot="arm-${arm}-cdf-${metric}"[\\s\\S]*?</svg>`).exec(dom)?.[0] ?? '';
         const series = [...svg.matchAll(/<polyline class="series series-(stable|candidate)" data-values="(\d+)"[^>]*points="([^"]*)"/g)];
@@ -283,10 +289,20 @@ describe('the HTML report in headless Chromium', () => {
           assert.equal(points!.trim().split(/\s+/).length, 2 * expected);
         }
       }
-      assert.match(dom, new RegExp(`data-plot="arm-${arm}-judge"[^>]*>[\\s\\S]*?judge not run`));
     }
-    assert.equal(dom.match(/<caption>By tenant<\/caption>/g)?.length, 2, 'a tenant slice table per arm');
-    assert.equal(dom.match(/<tr class="small"><th scope="row"><code>trial-co<\/code> <span class="tag small">too small<\/span>/g)?.length, 2, 'the trial tenant is shown, marked too small');
+    // The first arm was judged: wins, ties, inconsistent verdicts and losses each get a bar.
+    const judge = /data-plot="arm-1-judge"[\s\S]*?<\/svg>/.exec(dom)?.[0] ?? '';
+    assert.equal(judge.match(/<rect class="bar"/g)?.length, 4, 'four verdict bars');
+    for (const row of ['candidate wins', 'ties', 'inconsistent', 'candidate loses']) assert.ok(judge.includes(`>${row}</text>`), `judge row ${row}`);
+    assert.ok(judge.includes('>60 (20.0%)</text>'), 'inconsistent: 60 of 300 pairs');
+    assert.match(dom, /data-plot="arm-2-judge"[^>]*>[\s\S]*?judge not run/);
+    assert.match(dom, /<table class="data compact judge-usage">[\s\S]*?<tbody><tr><td class="num">600<\/td>/, 'the judged arm’s 600 judge calls');
+    // Both candidates reword one answer in 9, the control one in 27: flagged against the noise floor.
+    assert.equal(dom.match(/<table class="data compact noise">/g)?.length, 2, 'a noise-floor table per candidate arm');
+    assert.equal(dom.match(/<td class="num flag bad">regression<\/td>/g)?.length, 4, 'exact and normalized mismatch flagged on both candidates');
+    assert.match(dom, /<h3>Noise floor<\/h3><p class="muted">This is the control arm/);
+    assert.equal(dom.match(/<caption>By tenant<\/caption>/g)?.length, 3, 'a tenant slice table per arm');
+    assert.equal(dom.match(/<tr class="small"><th scope="row"><code>trial-co<\/code> <span class="tag small">too small<\/span>/g)?.length, 3, 'the trial tenant is shown, marked too small');
     assert.doesNotMatch(dom, /<script/i, 'no script element');
     assert.doesNotMatch(dom, /<img/i, 'no image element');
     assert.ok(dom.includes('&lt;script&gt;document.title=\'pwned\'&lt;/script&gt;'), 'the hostile answer is text');

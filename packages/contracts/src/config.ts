@@ -7,6 +7,25 @@ const url = z.url({ protocol: /^https?$/, error: 'an http(s) URL' });
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 
+/**
+ * Retries of one model call (a candidate's or the judge's). Retried: connection errors, 5xx and
+ * 429. The wait before a retry is the server's Retry-After when it sent one, else a full-jitter
+ * exponential backoff (a random wait up to `baseDelayMs × 2^(retry − 1)`, at most `maxDelayMs`);
+ * a Retry-After longer than `maxDelayMs` ends the retries (retrying sooner than asked is what a
+ * rate limit punishes).
+ */
+const CallRetrySchema = z
+  .object({
+    /** Calls at most, the first included. @defaultValue 3 */
+    attempts: z.number().int().min(1).max(10).default(3),
+    /** @defaultValue 200 */
+    baseDelayMs: z.number().int().positive().default(200),
+    /** @defaultValue 10000 */
+    maxDelayMs: z.number().int().positive().default(10_000),
+  })
+  .strict()
+  .prefault({});
+
 export const TopicsConfigSchema = z
   .object({
     requests: z.string().min(1).default(DEFAULT_TOPICS.requests),
@@ -117,15 +136,7 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       }
     })
     .prefault({}),
-  retry: z
-    .object({
-      /** Calls at most, the first included; retried: connection errors, 5xx and 429 (Retry-After honoured). */
-      attempts: z.number().int().min(1).max(10).default(3),
-      baseDelayMs: z.number().int().positive().default(200),
-      maxDelayMs: z.number().int().positive().default(10_000),
-    })
-    .strict()
-    .prefault({}),
+  retry: CallRetrySchema,
   circuit: z
     .object({
       /** Open when at least this fraction of the last `window` calls failed. */
@@ -259,6 +270,12 @@ export const ExperimentConfigSchema = z
         /** Judge calls across all evaluator instances. */
         rate: z.object({ rps: z.number().positive().optional(), concurrency: z.number().int().min(1).default(4) }).strict().prefault({}),
         prices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
+        /**
+         * Retries of each judge call (connection errors, 5xx, 429 with its Retry-After honoured);
+         * a call still failing fails this run of the pair's evaluation, which `evaluator.attempts`
+         * runs again.
+         */
+        retry: CallRetrySchema,
       })
       .strict()
       .optional(),
@@ -389,7 +406,40 @@ export const JoinConfigSchema = serviceListen(9102)
   })
   .strict()
   .prefault({});
-export const EvaluatorConfigSchema = serviceListen(9103).extend({ concurrency: z.number().int().min(1).default(16), attempts: z.number().int().min(1).default(3) }).strict().prefault({});
+/** How the evaluator spaces the runs of a pair's evaluation. */
+export const EvaluationBackoff = { exponential: 'exponential', fixed: 'fixed' } as const;
+export type EvaluationBackoff = (typeof EvaluationBackoff)[keyof typeof EvaluationBackoff];
+
+export const EvaluatorConfigSchema = serviceListen(9103)
+  .extend({
+    /** Pairs this instance evaluates at once. @defaultValue 16 */
+    concurrency: z.number().int().min(1).default(16),
+    /**
+     * Runs of a pair's evaluation at most, the first included. A run that fails for a reason that
+     * may pass (the judge still unreachable after its own retries, Kafka refusing the record) is
+     * run again after `backoff`; after the last the pair is counted `eval_failed` with its reason.
+     * A pair also survives this many worker kills (stalls). The join stamps it on each pair's job.
+     * @defaultValue 3
+     */
+    attempts: z.number().int().min(1).max(20).default(3),
+    backoff: z
+      .object({
+        /** `exponential`: `delayMs × 2^(run − 1)` before run `run + 1`; `fixed`: `delayMs` every time. @defaultValue "exponential" */
+        type: z.enum(EvaluationBackoff).default(EvaluationBackoff.exponential),
+        /** @defaultValue 1000 */
+        delayMs: z.number().int().min(0).max(3_600_000).default(1_000),
+        /**
+         * Fraction of each wait drawn at random (a wait of `d` becomes uniform in
+         * `[d × (1 − jitter), d]`), so pairs that failed together do not come back together.
+         * A judge's Retry-After longer than the wait replaces it. @defaultValue 0.5
+         */
+        jitter: z.number().min(0).max(1).default(0.5),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
 
 /** The whole configuration file (DESIGN §6). Addresses and secrets come from the environment. */
 export const ShadowConfigSchema = z

@@ -175,6 +175,14 @@ export const SideFiguresSchema = z.object({
   e2eMs: z.number().nonnegative(),
   ttftMs: z.number().nonnegative().nullable(),
   tpotMs: z.number().nonnegative().nullable(),
+  /**
+   * Gaps between successive content chunks of this side's answer (DESIGN §4): count, p50, p90,
+   * p99 and max in ms; null when the answer did not stream two content chunks. Absent from
+   * records written before it existed.
+   */
+  itl: ItlSummarySchema.nullable().optional(),
+  /** Completion tokens / (last content chunk − first content chunk), per second; null when not measurable. Absent from older records. */
+  outputTokensPerSec: z.number().nonnegative().nullable().optional(),
   promptTokens: z.number().int().nonnegative().nullable(),
   completionTokens: z.number().int().nonnegative().nullable(),
   costUsd: z.number().nonnegative().nullable(),

@@ -18,3 +18,10 @@ export function evaluationKey(experimentId: string, requestId: string, arm: stri
 export function contentHash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
+
+/**
+ * The backoff type the join stamps on every pair's job. It names no BullMQ built-in, so BullMQ
+ * asks the evaluator's worker for each wait, and the evaluator's own `evaluator.backoff` (and a
+ * judge's Retry-After) decide it.
+ */
+export const PAIR_JOB_BACKOFF = 'shadow-evaluator';

@@ -8,7 +8,8 @@ export interface Prices {
 }
 
 /**
- * Latency, tokens and cost of one side of a pair. Cost is
+ * Latency (E2E, TTFT, TPOT, the inter-token-latency summary and output tokens/s, as the
+ * response's timing measured them), tokens and cost of one side of a pair. Cost is
  * `(prompt × inputPerMillion + completion × outputPerMillion) / 1e6` USD (DESIGN §4), and null
  * when no prices are configured or the response carries no usage. Estimated usage is priced
  * like reported usage.
@@ -22,6 +23,8 @@ export function sideFigures(event: ResponseEvent, prices?: Prices): SideFigures 
     e2eMs: event.timing.e2eMs,
     ttftMs: event.timing.ttftMs,
     tpotMs: event.timing.tpotMs,
+    itl: event.timing.itl,
+    outputTokensPerSec: event.timing.outputTokensPerSec,
     promptTokens: usage?.prompt ?? null,
     completionTokens: usage?.completion ?? null,
     costUsd:

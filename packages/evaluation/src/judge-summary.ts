@@ -10,12 +10,18 @@ import type { ArmReport } from './report-schema.js';
 export function judgeSummary(records: readonly EvaluationRecord[]): ArmReport['judge'] {
   const tally: Record<string, number> = {};
   let tokens = 0;
+  let calls = 0;
+  let retries = 0;
   let costUsd: number | null = null;
   for (const record of records) {
-    const judge = record.judge as { verdict?: unknown; tokens?: unknown; costUsd?: unknown } | null;
+    const judge = record.judge as { verdict?: unknown; tokens?: unknown; costUsd?: unknown; calls?: unknown } | null;
     if (judge === null || typeof judge.verdict !== 'string') continue;
     tally[judge.verdict] = (tally[judge.verdict] ?? 0) + 1;
     if (typeof judge.tokens === 'number') tokens += judge.tokens;
+    if (Array.isArray(judge.calls)) {
+      calls += judge.calls.length;
+      retries += judgeRetries(judge.calls);
+    }
     if (typeof judge.costUsd === 'number') costUsd = (costUsd ?? 0) + judge.costUsd;
   }
   const wins = tally.win ?? 0;
@@ -35,7 +41,22 @@ export function judgeSummary(records: readonly EvaluationRecord[]): ArmReport['j
     parseErrors: tally.parse_error ?? 0,
     errors: tally.error ?? 0,
     notSampled: tally.not_sampled ?? 0,
+    calls,
+    retries,
     tokens,
     costUsd,
   };
+}
+
+/**
+ * Retries behind a record's judge calls: each call says how many attempts it took (`attempts`,
+ * transient failures retried); records written before that carry none and count no retry.
+ */
+function judgeRetries(calls: readonly unknown[]): number {
+  let total = 0;
+  for (const call of calls) {
+    const attempts = (call as { attempts?: unknown } | null)?.attempts;
+    if (typeof attempts === 'number' && Number.isSafeInteger(attempts) && attempts > 1) total += attempts - 1;
+  }
+  return total;
 }

@@ -13,7 +13,10 @@ export const JudgeVerdict = {
   notSampled: 'not_sampled',
   /** A judge answer could not be read as a verdict; its raw text is kept. */
   parseError: 'parse_error',
-  /** No judge answer at all (after retries). */
+  /**
+   * No judge answer at all. Written only by older evaluators: a pair whose judge stays
+   * unreachable now fails its run, and after `evaluator.attempts` runs ends `eval_failed`.
+   */
   error: 'error',
 } as const;
 export type JudgeVerdict = (typeof JudgeVerdict)[keyof typeof JudgeVerdict];

@@ -4,14 +4,17 @@ import { formatCount, formatMs, formatPercent, formatPp, formatRatio, formatSign
 import { escapeHtml as esc } from './html-escape.js';
 import { PlotColor, barChart, cdfPlot, histogramPlot, intervalPlot, unavailablePlot, type Bar, type IntervalPoint, type IntervalRow } from './html-plots.js';
 import { wilsonInterval } from './intervals.js';
+import { latencyRows } from './latency-rows.js';
+import { NOISE_METRIC_NAMES, controlArmOf, noiseStanding, type NoiseStanding } from './noise-view.js';
 import type { ArmReport, ArmSlices, Interval, Proportion, Report, Sample, Slice, SliceDimension, WorstPair } from './report-schema.js';
 import { DiffKind, diffSide, wordDiff } from './text-diff.js';
 
 /**
  * Renders a report as one self-contained HTML page for a release manager, read top-down: the
  * conservation table first, an overview of the verdicts, then per arm its verdict and reasons,
- * latency CDFs and delta histograms, outcome counts, the judge, quality rates with their
- * intervals, errors, tokens and cost, its slices by route, model and tenant, and the worst pairs
+ * latency CDFs and delta histograms, outcome counts, the judge (verdicts, and its calls, tokens,
+ * cost and failures), quality rates with their intervals, the noise floor against the control
+ * arm, errors, tokens and cost, its slices by route, model and tenant, and the worst pairs
  * side by side with a word diff.
  *
  * The page loads nothing: CSS is inline, plots are inline SVG drawn here, there is no script,
@@ -21,11 +24,12 @@ import { DiffKind, diffSide, wordDiff } from './text-diff.js';
  * `arms[].worstPairs`; a report built before they existed renders with a note in their place.
  */
 export function renderHtml(report: Report): string {
+  const controlArm = controlArmOf(report);
   const sections = [
     header(report),
     conservationSection(report),
     overviewSection(report),
-    ...report.arms.map((arm, index) => armSection(arm, index)),
+    ...report.arms.map((arm, index) => armSection(arm, index, controlArm)),
     pairsExportSection(report),
     methodSection(report),
   ];
@@ -125,7 +129,7 @@ ${rows.join('\n')}
 </section>`;
 }
 
-function armSection(arm: ArmReport, index: number): string {
+function armSection(arm: ArmReport, index: number, controlArm: string | undefined): string {
   const id = `arm-${index + 1}`;
   return `<section class="arm" id="${id}">
 <div class="arm-head"><h2>Arm <span class="id">${esc(arm.arm)}</span></h2>${badge(arm.verdict.status)}</div>
@@ -134,6 +138,7 @@ ${kpis(arm)}
 ${latencyBlock(arm, id)}
 ${outcomesAndJudgeBlock(arm, id)}
 ${qualityBlock(arm, id)}
+${noiseBlock(noiseStanding(arm, controlArm))}
 ${errorsAndCostBlock(arm)}
 ${slicesBlock(arm)}
 ${worstPairsBlock(arm)}
@@ -204,21 +209,16 @@ ${deltaTable(arm)}`;
 }
 
 function latencyTable(arm: ArmReport): string {
-  const rows = (
-    [
-      ['E2E', arm.latency.e2eMs],
-      ['TTFT', arm.latency.ttftMs],
-      ['TPOT', arm.latency.tpotMs],
-    ] as const
-  ).flatMap(([name, pair]) =>
+  const rows = latencyRows(arm.latency).flatMap(({ name, meaning, pair, format }) =>
     (['stable', 'candidate'] as const).map((side, sideIndex) => {
       const summary = pair[side];
-      const cells = [summary.mean, summary.p50, summary.p90, summary.p95, summary.p99, summary.max].map((value) => `<td class="num">${formatMs(value)}</td>`).join('');
-      return `<tr${sideIndex === 0 ? ' class="group"' : ''}><th scope="row">${sideIndex === 0 ? name : ''}</th><td>${sideDot(side)}</td><td class="num">${formatCount(summary.n)}</td>${cells}</tr>`;
+      const cells = [summary.mean, summary.p50, summary.p90, summary.p95, summary.p99, summary.max].map((value) => `<td class="num">${format(value)}</td>`).join('');
+      const label = sideIndex === 0 ? `${esc(name)} <span class="meaning">${esc(meaning)}</span>` : '';
+      return `<tr${sideIndex === 0 ? ' class="group"' : ''}><th scope="row">${label}</th><td>${sideDot(side)}</td><td class="num">${formatCount(summary.n)}</td>${cells}</tr>`;
     }),
   );
-  return `<table class="data compact">
-<caption>Latency per side</caption>
+  return `<table class="data compact latency">
+<caption>Latency and throughput per side (each row summarises one per-request figure over requests; ITL and tokens/s count answers streamed in at least two content chunks)</caption>
 <thead><tr><th>metric</th><th>side</th><th class="num">n</th><th class="num">mean</th><th class="num">p50</th><th class="num">p90</th><th class="num">p95</th><th class="num">p99</th><th class="num">max</th></tr></thead>
 <tbody>${rows.join('')}</tbody>
 </table>`;
@@ -270,12 +270,62 @@ function outcomesAndJudgeBlock(arm: ArmReport, id: string): string {
 <div class="grid2">
 ${outcomes}
 ${judgeFigure(arm, id)}
-</div>`;
+</div>
+${judgeUsageTable(arm.judge)}`;
+}
+
+/** What the judge cost and where it failed; nothing when the judge was never asked about a pair. */
+function judgeUsageTable(judge: ArmReport['judge']): string {
+  const asked = judge.n + (judge.parseErrors ?? 0) + (judge.errors ?? 0) + (judge.notSampled ?? 0) + (judge.calls ?? 0);
+  if (asked === 0) return '';
+  const cells = [judge.calls, judge.retries, judge.tokens].map((value) => `<td class="num">${formatCount(value ?? null)}</td>`).join('');
+  // Only older evaluators recorded unreachable judges as a verdict; the column shows when they did.
+  const unreachable = (judge.errors ?? 0) > 0;
+  const failures = [judge.parseErrors, ...(unreachable ? [judge.errors] : []), judge.notSampled]
+    .map((value) => `<td class="num${(value ?? 0) === 0 ? ' zero' : ''}">${formatCount(value ?? null)}</td>`)
+    .join('');
+  return `<table class="data compact judge-usage">
+<caption>Judge usage</caption>
+<thead><tr><th class="num">calls</th><th class="num">retried attempts</th><th class="num">tokens</th><th class="num">cost</th><th class="num">parse failures</th>${unreachable ? '<th class="num">unreachable</th>' : ''}<th class="num">not sampled</th></tr></thead>
+<tbody><tr>${cells}<td class="num">${formatUsd(judge.costUsd ?? null)}</td>${failures}</tr></tbody>
+</table>
+<p class="note muted">Two calls per judged pair (both orders), none for identical answers; retried attempts followed a transient failure (connection error, 5xx, 429). A parse failure is a judge answer that could not be read as a verdict (its raw text is kept in the record); parse failures and unsampled pairs are not in the win rate. A pair whose judge stayed unreachable is not here: it ended <code>eval_failed</code> (see the conservation table).</p>`;
+}
+
+/**
+ * The candidate's disagreement with stable against the control arm's (the model's own noise),
+ * per metric, with the margins the regression flag reads (DESIGN §4).
+ */
+function noiseBlock(standing: NoiseStanding): string {
+  const intro = '<h3>Noise floor</h3>';
+  switch (standing.kind) {
+    case 'no_control':
+      return `${intro}<p class="muted">No control arm in this experiment: the noise floor was not measured, and no disagreement is checked against it.</p>`;
+    case 'control':
+      return `${intro}<p class="muted">This is the control arm (the stable model asked again): its disagreement with stable is the noise floor the other arms are compared with.</p>`;
+    case 'unreadable':
+      return `${intro}<p class="muted">The report holds a noise comparison this page cannot read; see the JSON report.</p>`;
+    case 'compared':
+      break;
+  }
+  const { noise } = standing;
+  const lede = `<p class="lede">How often the candidate disagrees with stable (R) against how often the control arm <code>${esc(noise.controlArm)}</code>, the stable model asked again, disagrees with stable (N): the model’s own nondeterminism. A metric regresses only when R &gt; N, |R − N| / (R + N) &gt; ${esc(String(noise.relativeThreshold))} and R − N &gt; ${(noise.absoluteThreshold * 100).toFixed(2)} pp.</p>`;
+  if (noise.metrics.length === 0) return `${intro}${lede}<p class="muted">No metric has data on both arms.</p>`;
+  const rows = noise.metrics.map(
+    (metric) =>
+      `<tr${metric.regression ? ' class="regression"' : ''}><th scope="row">${esc(NOISE_METRIC_NAMES[metric.metric] ?? metric.metric)} <span class="meaning"><code>${esc(metric.metric)}</code></span></th><td class="num">${formatPercent(metric.candidateRate)}</td><td class="num">${formatPercent(metric.controlRate)}</td><td class="num">${formatPp(metric.absolute)}</td><td class="num">${metric.relative.toFixed(2)}</td>${metric.regression ? '<td class="num flag bad">regression</td>' : '<td class="num flag">within noise</td>'}</tr>`,
+  );
+  return `${intro}
+${lede}
+<table class="data compact noise">
+<thead><tr><th>metric</th><th class="num">candidate vs stable (R)</th><th class="num">control vs stable (N)</th><th class="num">R − N</th><th class="num">relative</th><th class="num">regression</th></tr></thead>
+<tbody>${rows.join('')}</tbody>
+</table>`;
 }
 
 function judgeFigure(arm: ArmReport, id: string): string {
   const { judge } = arm;
-  const label = 'LLM judge: wins, ties and losses of the candidate';
+  const label = 'LLM judge: wins, ties, inconsistent verdicts and losses of the candidate';
   if (judge.n === 0) {
     return figure('LLM judge (pairwise, position-swapped)', unavailablePlot(`${id}-judge`, label, 'judge not run', 180), 'No judge verdicts in this window: nothing to show.');
   }
@@ -288,6 +338,7 @@ function judgeFigure(arm: ArmReport, id: string): string {
   const rows: IntervalRow[] = [
     share(judge.wins, PlotColor.good, 'candidate wins'),
     share(judge.ties, PlotColor.muted, 'ties'),
+    share(judge.inconsistent, PlotColor.warn, 'inconsistent'),
     share(judge.losses, PlotColor.bad, 'candidate loses'),
     {
       label: 'win rate (ties count ½)',
@@ -298,7 +349,7 @@ function judgeFigure(arm: ArmReport, id: string): string {
   return figure(
     'LLM judge (pairwise, position-swapped)',
     intervalPlot(`${id}-judge`, label, rows, { reference: { value: 0.5, label: 'parity' }, labelWidth: 170, valueWidth: 120 }),
-    `${formatCount(judge.n)} judged pairs; bars are shares with Wilson 95% intervals. ${formatCount(judge.inconsistent)} tie(s) were inconsistent (the two orders disagreed).`,
+    `${formatCount(judge.n)} judged pairs; bars are shares with Wilson 95% intervals. Ties: both orders called a tie, or the answers were identical. Inconsistent: the two orders disagreed (${formatCount(judge.inconsistent)}, a sign of position bias); the win rate counts them as ties, half a win each.`,
   );
 }
 
@@ -445,7 +496,7 @@ function pairsExportSection(report: Report): string {
 <h2>Reviewing pairs by hand</h2>
 <p>This page shows at most ten pairs per arm. To review every evaluated pair (${formatCount(records)} in this report), export them as JSON Lines:</p>
 <pre class="command">shadow-replay report --experiment ${esc(shellWord(report.experimentId))} --format json --out report.json --pairs pairs.jsonl</pre>
-<p>Each line is one pair: <code>requestId</code>, <code>arm</code>, <code>evaluatedAt</code>, both sides’ latency, tokens and cost, the <code>deltas</code>, every <code>comparison</code> metric, the first ${formatCount(MAX_EXCERPT_CODE_POINTS)} characters of both answers (<code>excerpts</code>) and the judge’s verdict, ordered by arm and request id.</p>
+<p>Each line is one pair: <code>requestId</code>, <code>arm</code>, <code>evaluatedAt</code>, both sides’ latency (E2E, TTFT, TPOT, the inter-token-latency summary, output tokens/s), tokens and cost, the <code>deltas</code>, every <code>comparison</code> metric, the first ${formatCount(MAX_EXCERPT_CODE_POINTS)} characters of both answers (<code>excerpts</code>) and the judge’s verdict, ordered by arm and request id.</p>
 </section>`;
 }
 
@@ -538,8 +589,13 @@ table.data tr.warn-row td, table.data tr.warn-row th { background: #fffbeb; }
 table.data td.yes { background: #dcfce7; color: #14532d; font-weight: 700; text-align: center; }
 table.data td.no { background: #fee2e2; color: #7f1d1d; font-weight: 700; text-align: center; }
 table.compact th, table.compact td { padding: 4px 8px; }
+table.noise td.flag { color: var(--muted); }
+table.noise td.flag.bad { background: #fee2e2; color: #7f1d1d; font-weight: 700; }
+table.noise tr.regression th { font-weight: 700; }
+table.judge-usage { width: auto; margin-bottom: 2px; }
+p.note { font-size: 12px; margin: 0 0 12px; }
 table.errors { width: auto; min-width: 62%; }
-.conservation .meaning { color: var(--muted); font-size: 12px; margin-left: 6px; }
+.conservation .meaning, .latency .meaning, .noise .meaning { color: var(--muted); font-size: 12px; margin-left: 6px; }
 .notes { background: #fffbeb; border: 1px solid #fde68a; border-radius: 8px; padding: 8px 14px; }
 .notes ul { margin: 4px 0; padding-left: 20px; }
 .badge { display: inline-block; padding: 3px 12px; border-radius: 999px; color: #fff; font-weight: 700; font-size: 13px; text-transform: uppercase; letter-spacing: 0.06em; vertical-align: middle; }

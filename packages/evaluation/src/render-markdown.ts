@@ -1,11 +1,15 @@
 import { OUTCOMES } from '@shadow-replay/contracts';
-import { formatCount, formatMs, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
+import { wilsonInterval } from './intervals.js';
+import { latencyRows } from './latency-rows.js';
+import { NOISE_METRIC_NAMES, controlArmOf, noiseStanding, type NoiseStanding } from './noise-view.js';
+import { formatCount, formatPercent, formatPp, formatRatio, formatSignedMs, formatUsd } from './format.js';
 import type { ArmReport, ArmSlices, Interval, Proportion, Report, Slice, SliceDimension } from './report-schema.js';
 
 /**
  * Renders a report as Markdown: the conservation table first (a report whose counts do not
  * balance should be read with that in mind), then per arm its verdict, latency, paired deltas,
- * quality, errors, tokens and cost, and its slices by route, model and tenant.
+ * quality, the noise floor against the control arm, the judge (verdicts, calls, tokens, cost
+ * and failures), errors, tokens and cost, and its slices by route, model and tenant.
  */
 export function renderMarkdown(report: Report): string {
   const lines: string[] = [
@@ -15,7 +19,8 @@ export function renderMarkdown(report: Report): string {
     '',
     ...conservationSection(report),
   ];
-  for (const arm of report.arms) lines.push('', ...armSection(arm));
+  const controlArm = controlArmOf(report);
+  for (const arm of report.arms) lines.push('', ...armSection(arm, controlArm));
   lines.push('', ...statisticsSection(report));
   return `${lines.join('\n')}\n`;
 }
@@ -62,7 +67,7 @@ function conservationSection(report: Report): string[] {
   return lines;
 }
 
-function armSection(arm: ArmReport): string[] {
+function armSection(arm: ArmReport, controlArm: string | undefined): string[] {
   const { latency, deltas, quality, errors, tokens, cost, judge } = arm;
   return [
     `## Arm ${inline(arm.arm)}`,
@@ -73,18 +78,14 @@ function armSection(arm: ArmReport): string[] {
     '',
     `### Latency (pairs where both sides answered ok)`,
     '',
+    'Each row summarises one per-request figure over requests. ITL rows: each request’s own p50, p99 or longest gap between content chunks; they and output tokens/s count streamed answers with at least two content chunks.',
+    '',
     ...table(
       ['metric', 'side', 'n', 'p50', 'p90', 'p99', 'max'],
-      (
-        [
-          ['E2E', latency.e2eMs],
-          ['TTFT', latency.ttftMs],
-          ['TPOT', latency.tpotMs],
-        ] as const
-      ).flatMap(([name, pair]) =>
+      latencyRows(latency).flatMap(({ name, pair, format }) =>
         (['stable', 'candidate'] as const).map((side) => {
           const summary = pair[side];
-          return [name, side, formatCount(summary.n), formatMs(summary.p50), formatMs(summary.p90), formatMs(summary.p99), formatMs(summary.max)];
+          return [name, side, formatCount(summary.n), format(summary.p50), format(summary.p90), format(summary.p99), format(summary.max)];
         }),
       ),
       5,
@@ -129,15 +130,13 @@ function armSection(arm: ArmReport): string[] {
         rateRow('refusals, stable', quality.refusal.stable),
         rateRow('refusals, candidate', quality.refusal.candidate),
         ['mean length ratio (candidate / stable)', formatCount(quality.n), formatRatio(quality.meanLengthRatio), '—'],
-        [
-          'judge',
-          formatCount(judge.n),
-          judge.n === 0 ? 'not run' : `${judge.wins} wins, ${judge.ties} ties, ${judge.losses} losses; win rate ${formatPercent(judge.winRate)}`,
-          interval(judge.ci95, (value) => formatPercent(value)),
-        ],
       ],
       3,
     ),
+    '',
+    ...noiseSection(noiseStanding(arm, controlArm)),
+    '',
+    ...judgeSection(judge),
     '',
     '### Errors',
     '',
@@ -173,6 +172,97 @@ function armSection(arm: ArmReport): string[] {
       7,
     ),
     ...(arm.slices === undefined ? [] : ['', ...slicesSection(arm.slices)]),
+  ];
+}
+
+/**
+ * The judge's verdicts, inconsistent ones on their own row: they count as ties in the win rate
+ * (DESIGN §4), but a reader must see how many there were, since they measure position bias.
+ */
+function judgeSection(judge: ArmReport['judge']): string[] {
+  const lines = ['### LLM judge (pairwise, position-swapped)', ''];
+  const usage = judgeUsage(judge);
+  if (judge.n === 0) return [...lines, 'No judge verdicts in this window.', ...(usage.length === 0 ? [] : ['', ...usage])];
+  const share = (name: string, count: number) => [name, formatCount(count), formatPercent(count / judge.n), interval(wilsonInterval(count, judge.n), (value) => formatPercent(value))];
+  return [
+    ...lines,
+    ...table(
+      ['verdict', 'pairs', 'share', '95% CI'],
+      [
+        share('candidate wins', judge.wins),
+        share('ties (both orders said tie, or identical answers)', judge.ties),
+        share('inconsistent (the two orders disagreed; counted as ties)', judge.inconsistent),
+        share('candidate loses', judge.losses),
+        ['**win rate** (ties and inconsistent count ½)', formatCount(judge.n), formatPercent(judge.winRate), interval(judge.ci95, (value) => formatPercent(value))],
+      ],
+      3,
+    ),
+    ...(usage.length === 0 ? [] : ['', ...usage]),
+  ];
+}
+
+/** What the judge cost and where it failed; empty when the judge was never asked about a pair. */
+function judgeUsage(judge: ArmReport['judge']): string[] {
+  const asked = judge.n + (judge.parseErrors ?? 0) + (judge.errors ?? 0) + (judge.notSampled ?? 0) + (judge.calls ?? 0);
+  if (asked === 0) return [];
+  // Only older evaluators recorded unreachable judges as a verdict; the column shows when they did.
+  const unreachable = (judge.errors ?? 0) > 0;
+  return table(
+    ['judge calls', 'retried attempts', 'tokens', 'cost', 'parse failures', ...(unreachable ? ['unreachable'] : []), 'not sampled'],
+    [
+      [
+        formatCount(judge.calls ?? null),
+        formatCount(judge.retries ?? null),
+        formatCount(judge.tokens ?? null),
+        formatUsd(judge.costUsd ?? null),
+        formatCount(judge.parseErrors ?? null),
+        ...(unreachable ? [formatCount(judge.errors ?? null)] : []),
+        formatCount(judge.notSampled ?? null),
+      ],
+    ],
+    unreachable ? 7 : 6,
+  ).concat([
+    '',
+    'Two calls per judged pair (both orders), none for identical answers; retried attempts followed a transient failure (connection error, 5xx, 429). ' +
+      'Parse failures: pairs whose judge answer could not be read as a verdict (its raw text is kept in the record); they and unsampled pairs are not in the win rate. ' +
+      'A pair whose judge stayed unreachable is not here: it ended `eval_failed` (see the conservation table).',
+  ]);
+}
+
+/**
+ * The candidate's disagreement with stable against the control arm's (the model's own noise),
+ * per metric, with the margins the regression flag reads (DESIGN §4).
+ */
+function noiseSection(standing: NoiseStanding): string[] {
+  const lines = ['### Noise floor (against the control arm)', ''];
+  switch (standing.kind) {
+    case 'no_control':
+      return [...lines, 'No control arm in this experiment: the noise floor was not measured, and no disagreement is checked against it.'];
+    case 'control':
+      return [...lines, 'This is the control arm (the stable model asked again): its disagreement with stable is the noise floor the other arms are compared with.'];
+    case 'unreadable':
+      return [...lines, 'The report holds a noise comparison this renderer cannot read; see the JSON report.'];
+    case 'compared':
+      break;
+  }
+  const { noise } = standing;
+  if (noise.metrics.length === 0) return [...lines, `Control arm \`${cell(noise.controlArm)}\`: no metric has data on both arms.`];
+  return [
+    ...lines,
+    `Control arm \`${cell(noise.controlArm)}\`. A metric regresses only when the candidate’s rate R exceeds the control’s N, |R − N| / (R + N) > ${noise.relativeThreshold} and R − N > ${(noise.absoluteThreshold * 100).toFixed(2)} pp.`,
+    '',
+    ...table(
+      ['metric', 'candidate vs stable (R)', 'control vs stable (N)', 'R − N', 'relative', 'regression'],
+      noise.metrics.map((metric) => [
+        `${NOISE_METRIC_NAMES[metric.metric] ?? cell(metric.metric)} (\`${cell(metric.metric)}\`)`,
+        formatPercent(metric.candidateRate),
+        formatPercent(metric.controlRate),
+        formatPp(metric.absolute),
+        metric.relative.toFixed(2),
+        metric.regression ? '**yes**' : 'no',
+      ]),
+      5,
+    ),
   ];
 }
 

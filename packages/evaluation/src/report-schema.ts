@@ -58,11 +58,25 @@ export type ArmCounts = z.infer<typeof ArmCountsSchema>;
 
 const SideSummariesSchema = z.object({ stable: SummarySchema, candidate: SummarySchema });
 
+/**
+ * Per side, the distribution over requests of one per-request figure. The ITL and throughput
+ * summaries count only the requests that measured them (streamed at least two content chunks),
+ * and are absent from reports built before they existed.
+ */
 export const LatencySchema = z.object({
   e2eMs: SideSummariesSchema,
   ttftMs: SideSummariesSchema,
   tpotMs: SideSummariesSchema,
+  /** Each request's median gap between content chunks (ms), summarised over requests. */
+  itlP50Ms: SideSummariesSchema.optional(),
+  /** Each request's p99 gap between content chunks (ms), summarised over requests: the stutter a reader sees. */
+  itlP99Ms: SideSummariesSchema.optional(),
+  /** Each request's longest gap between content chunks (ms), summarised over requests: stalls mid-answer. */
+  itlMaxMs: SideSummariesSchema.optional(),
+  /** Each request's output tokens per second (higher is faster), summarised over requests. */
+  outputTokensPerSec: SideSummariesSchema.optional(),
 });
+export type Latency = z.infer<typeof LatencySchema>;
 
 /** A point estimate and its 95% interval; both null when there is no data. */
 export const EstimateSchema = z.object({ value: z.number().nullable(), ci95: IntervalSchema.nullable() });
@@ -156,6 +170,10 @@ export const JudgeSummarySchema = z.object({
   errors: count.optional(),
   /** Pairs outside the judge's sample. */
   notSampled: count.optional(),
+  /** Questions the judge answered: two per judged pair (both orders); identical answers cost none. */
+  calls: count.optional(),
+  /** Extra attempts of those calls after a transient failure (connection error, 5xx, 429). */
+  retries: count.optional(),
   /** Judge tokens and cost over the experiment. */
   tokens: count.optional(),
   costUsd: z.number().nonnegative().nullable().optional(),

@@ -203,6 +203,10 @@ function armFigures(arm: string, records: readonly EvaluationRecord[], conservat
       e2eMs: sides(paired, (side) => side.e2eMs),
       ttftMs: sides(paired, (side) => side.ttftMs),
       tpotMs: sides(paired, (side) => side.tpotMs),
+      itlP50Ms: sides(paired, (side) => side.itl?.p50 ?? null),
+      itlP99Ms: sides(paired, (side) => side.itl?.p99 ?? null),
+      itlMaxMs: sides(paired, (side) => side.itl?.max ?? null),
+      outputTokensPerSec: sides(paired, (side) => side.outputTokensPerSec ?? null),
     },
     deltas: {
       e2eMs: e2eDelta,

@@ -16,6 +16,8 @@ interface ResponseOptions {
   e2eMs?: number;
   ttftMs?: number | null;
   usage?: { prompt: number; completion: number } | null;
+  itl?: ResponseEvent['timing']['itl'];
+  outputTokensPerSec?: number | null;
 }
 
 /** A valid ResponseEvent with one choice; every field can be overridden. */
@@ -52,8 +54,8 @@ export function responseEvent(options: ResponseOptions = {}): ResponseEvent {
       ttftMs: options.ttftMs === undefined ? 50 : options.ttftMs,
       e2eMs: options.e2eMs ?? 400,
       tpotMs: 10,
-      itl: null,
-      outputTokensPerSec: 100,
+      itl: options.itl ?? null,
+      outputTokensPerSec: options.outputTokensPerSec === undefined ? 100 : options.outputTokensPerSec,
     },
     streamed: true,
   };

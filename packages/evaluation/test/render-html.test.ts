@@ -175,17 +175,20 @@ describe('renderHtml', () => {
     assert.equal(count(svg, /class="(bar|estimate|whisker)"/), 0);
   });
 
-  it('draws wins, ties and losses with Wilson intervals and the win rate with its interval when the judge ran', () => {
+  it('draws wins, ties, inconsistent verdicts and losses with Wilson intervals and the win rate with its interval when the judge ran', () => {
     const built = standard();
-    built.arms[0]!.judge = { n: 50, wins: 20, ties: 20, losses: 10, inconsistent: 4, winRate: 0.6, ci95: { low: 0.46, high: 0.72 } };
+    built.arms[0]!.judge = { n: 50, wins: 20, ties: 16, losses: 10, inconsistent: 4, winRate: 0.6, ci95: { low: 0.46, high: 0.72 } };
     const html = renderHtml(built);
     const svg = plot(html, 'arm-1-judge');
-    assert.equal(count(svg, /<rect class="bar"/), 3);
-    assert.equal(count(svg, /<circle class="estimate"/), 4);
-    assert.equal(count(svg, /<line class="whisker"/), 4);
-    assert.match(svg, />20 \(40\.0%\)</);
+    assert.equal(count(svg, /<rect class="bar"/), 4);
+    assert.equal(count(svg, /<circle class="estimate"/), 5);
+    assert.equal(count(svg, /<line class="whisker"/), 5);
+    assert.match(svg, />candidate wins<\/text>.*>20 \(40\.0%\)</s);
+    assert.match(svg, />ties<\/text>.*>16 \(32\.0%\)</s);
+    assert.match(svg, />inconsistent<\/text>.*>4 \(8\.0%\)</s);
+    assert.match(svg, />candidate loses<\/text>.*>10 \(20\.0%\)</s);
     assert.doesNotMatch(svg, /judge not run/);
-    assert.match(html, /4 tie\(s\) were inconsistent/);
+    assert.match(html, /Inconsistent: the two orders disagreed \(4, a sign of position bias\); the win rate counts them as ties/);
   });
 
   it('shows every outcome and pending as a bar row, with a bar for each non-zero count', () => {

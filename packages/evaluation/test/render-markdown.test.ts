@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildReport, renderMarkdown } from '../src/index.js';
-import { EXPERIMENT, records } from './fixtures.js';
+import { EXPERIMENT, evaluationRecord, records } from './fixtures.js';
 
 function markdown(): string {
   return renderMarkdown(
@@ -49,6 +49,30 @@ describe('renderMarkdown', () => {
     // Wilson 0/30: [0, 0.1135]; Newcombe 0/30 − 0/30: [−0.1135, 0.1135].
     assert.match(text, /^\| candidate \| 0 \| 30 \| 0\.00% \| \[0\.00%, 11\.35%\] \|$/m);
     assert.match(text, /^\| candidate − stable \| {2}\| {2}\| \+0\.00 pp \| \[−11\.35 pp, \+11\.35 pp\] \|$/m);
+  });
+
+  it('shows the judge’s wins, ties, inconsistent verdicts and losses apart, each with a Wilson interval, and the win rate with its own', () => {
+    // 10 wins, 4 ties, 5 inconsistent, 1 loss: win rate (10 + 9 / 2) / 20 = 72.5%.
+    const verdicts = [...Array<string>(10).fill('win'), ...Array<string>(4).fill('tie'), ...Array<string>(5).fill('inconsistent'), 'loss'];
+    const text = renderMarkdown(
+      buildReport({
+        experimentId: EXPERIMENT,
+        window: { from: '2024-05-01T00:00:00Z', to: '2024-05-01T01:00:00Z' },
+        generatedAt: '2024-05-01T02:00:00Z',
+        records: verdicts.map((verdict, i) => ({ ...evaluationRecord(i), judge: { verdict } })),
+        outcomes: { cand: { consumed: 20, evaluated: 20 } },
+      }),
+    );
+    // Wilson 10/20: [29.9%, 70.1%]; 5/20: [11.2%, 46.9%]; 14.5/20: [50.6%, 87.2%].
+    assert.match(text, /^\| candidate wins \| 10 \| 50\.0% \| \[29\.9%, 70\.1%\] \|$/m);
+    assert.match(text, /^\| ties \(both orders said tie, or identical answers\) \| 4 \| 20\.0% \| \[.*\] \|$/m);
+    assert.match(text, /^\| inconsistent \(the two orders disagreed; counted as ties\) \| 5 \| 25\.0% \| \[11\.2%, 46\.9%\] \|$/m);
+    assert.match(text, /^\| candidate loses \| 1 \| 5\.0% \| \[.*\] \|$/m);
+    assert.match(text, /^\| \*\*win rate\*\* \(ties and inconsistent count ½\) \| 20 \| 72\.5% \| \[50\.6%, 87\.2%\] \|$/m);
+  });
+
+  it('says when the judge gave no verdicts', () => {
+    assert.match(markdown(), /### LLM judge \(pairwise, position-swapped\)\n\nNo judge verdicts in this window\./);
   });
 
   it('ends with how the intervals were computed, including the seed', () => {

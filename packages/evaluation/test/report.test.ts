@@ -118,7 +118,7 @@ describe('buildReport figures', () => {
     assert.equal(arm.quality.meanLengthRatio, 1);
     assert.deepEqual(arm.tokens.candidate, { n: 10, prompt: { sum: 1000, mean: 100 }, completion: { sum: 200, mean: 20 } });
     assert.ok(Math.abs(arm.cost.candidate!.totalUsd - 0.01) < 1e-12);
-    assert.deepEqual(arm.judge, { n: 0, wins: 0, ties: 0, losses: 0, inconsistent: 0, winRate: null, ci95: null, parseErrors: 0, errors: 0, notSampled: 0, tokens: 0, costUsd: null });
+    assert.deepEqual(arm.judge, { n: 0, wins: 0, ties: 0, losses: 0, inconsistent: 0, winRate: null, ci95: null, parseErrors: 0, errors: 0, notSampled: 0, calls: 0, retries: 0, tokens: 0, costUsd: null });
     assert.equal(arm.noise, null);
   });
 

@@ -16,3 +16,4 @@ export * from './config-file.js';
 export * from './addresses.js';
 export * from './read-topic.js';
 export * from './rate-limiter.js';
+export * from './call-retry.js';

@@ -33,6 +33,24 @@ describe('configuration', () => {
     });
   });
 
+  it('names the evaluator retry and judge retry fields when they are wrong', async () => {
+    const evaluator = await configFile('evaluator:\n  attempts: 0\n  backoff: { type: linear, jitter: 2 }\n');
+    await assert.rejects(loadConfig(evaluator), (error: Error) => {
+      assert.match(error.message, /evaluator\.attempts: .*>=1/);
+      assert.match(error.message, /evaluator\.backoff\.type: .*"exponential"\|"fixed"/);
+      assert.match(error.message, /evaluator\.backoff\.jitter: .*<=1/);
+      return true;
+    });
+    const judge = await configFile('experiment:\n  id: e1\n  candidates: [{ name: c1, baseUrl: "http://127.0.0.1:1" }]\n  judge: { baseUrl: "http://127.0.0.1:2", model: j, retry: { attempts: 11 } }\n');
+    await assert.rejects(loadConfig(judge), /experiment\.judge\.retry\.attempts: .*<=10/);
+  });
+
+  it('gives the evaluator its documented retry defaults', async () => {
+    const config = await loadConfig(await configFile('{}\n'));
+    assert.equal(config.evaluator.attempts, 3);
+    assert.deepEqual(config.evaluator.backoff, { type: 'exponential', delayMs: 1_000, jitter: 0.5 });
+  });
+
   it('rejects unknown fields instead of ignoring a typo', async () => {
     const file = await configFile('replay:\n  listn: { port: 1 }\n');
     await assert.rejects(loadConfig(file), /replay: Unrecognized key: "listn"/);

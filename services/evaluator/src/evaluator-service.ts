@@ -1,4 +1,4 @@
-import { Outcome, PENDING, PairJobSchema, describeIssues, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
+import { EvaluationBackoff, Outcome, PENDING, PairJobSchema, describeIssues, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
 import { EvaluationError, evaluatePair, type Prices } from '@shadow-replay/evaluation';
 import {
   OutcomeStore,
@@ -16,7 +16,7 @@ import {
 } from '@shadow-replay/platform';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { EvaluatorSettings } from './config.js';
-import { JudgeClient } from './judge-client.js';
+import { JudgeClient, JudgeUnavailableError } from './judge-client.js';
 
 export const EVALUATOR_VERSION = '0.1.0';
 
@@ -55,16 +55,30 @@ export class EvaluatorService implements Service {
     // A BullMQ worker blocks its connection while waiting for jobs, so it gets its own.
     this.#workerRedis = createRedis(settings.addresses.redisUrl, 'shadow-evaluator-worker');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
-    const judge = settings.experiment?.judge;
-    this.#judge =
-      judge === undefined || settings.experiment === undefined
-        ? undefined
-        : new JudgeClient({ config: judge, apiKey: settings.judgeApiKey, redis: this.#redis, keyPrefix: settings.redis.keyPrefix, experimentId: settings.experiment.id });
     const registry = createRegistry('evaluator');
     this.#metrics = {
       evaluated: counter(registry, 'shadow_evaluator_evaluated_total', 'Pairs evaluated and published', ['experiment', 'arm']),
       failed: counter(registry, 'shadow_evaluator_failed_total', 'Pairs that failed for good (counted eval_failed once), by reason code', ['experiment', 'arm', 'reason']),
+      judgeRequests: counter(
+        registry,
+        'shadow_evaluator_judge_requests_total',
+        'HTTP requests to the judge: ok, retried (a transient failure, called again) or failed (the call gave up)',
+        ['experiment', 'outcome'],
+      ),
     };
+    const judge = settings.experiment?.judge;
+    const experimentId = settings.experiment?.id;
+    this.#judge =
+      judge === undefined || experimentId === undefined
+        ? undefined
+        : new JudgeClient({
+            config: judge,
+            apiKey: settings.judgeApiKey,
+            redis: this.#redis,
+            keyPrefix: settings.redis.keyPrefix,
+            experimentId,
+            onAttempt: (outcome) => this.#metrics.judgeRequests.inc({ experiment: experimentId, outcome }),
+          });
     this.#http = new ServiceHttpServer({ host: settings.evaluator.listen.host, port: settings.evaluator.listen.port, log, registry, ready: () => this.#running });
     this.close = once(() =>
       runSteps(this.#log, [
@@ -97,6 +111,8 @@ export class EvaluatorService implements Service {
       // attempts. #process fails a job that stalled more often than that itself, after counting
       // it; BullMQ's own limit, one higher, is only the backstop.
       maxStalledCount: this.#settings.evaluator.attempts + 1,
+      // Jobs the join stamps with PAIR_JOB_BACKOFF ask this for every wait between runs.
+      settings: { backoffStrategy: (attemptsMade, _type, error) => evaluationBackoffMs(attemptsMade, this.#settings.evaluator.backoff, error) },
       autorun: false,
     });
     this.#worker.on('failed', (job, error) => {
@@ -117,8 +133,10 @@ export class EvaluatorService implements Service {
       // Counted before BullMQ moves the job to failed: a worker that dies in between leaves a
       // stalled job, whose next run finds eval_failed recorded and fails it without evaluating.
       const failure = error instanceof Error ? error : new Error(String(error));
-      if (isFinalFailure(job, failure, 1)) await this.#settleFailed(job, failure);
-      throw failure;
+      if (!isFinalFailure(job, failure, 1, this.#settings.evaluator.attempts)) throw failure;
+      await this.#settleFailed(job, failure);
+      // A job stamped with more attempts than this evaluator's evaluator.attempts must not run again.
+      throw isFinalFailure(job, failure, 1) ? failure : new UnrecoverableError(failure.message);
     }
   }
 
@@ -139,9 +157,9 @@ export class EvaluatorService implements Service {
     const pair = parsed.data;
     const record = this.#evaluate(pair);
     if (this.#judge !== undefined && pair.experimentId === this.#settings.experiment?.id && pair.stable.outcome === 'ok' && pair.candidate.outcome === 'ok') {
-      // A judge still unreachable on the last attempt gives verdict `error`; the pair's other figures are kept.
-      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      record.judge = { ...(await this.#judge.judge(pair, lastAttempt)) };
+      // A judge still unreachable after its retries fails this run (JudgeUnavailableError);
+      // evaluator.attempts decides whether the pair runs again or ends eval_failed.
+      record.judge = { ...(await this.#judge.judge(pair)) };
       record.provenance.judgePromptHash = this.#judge.promptHash;
     }
     await this.#producer.send({
@@ -252,8 +270,20 @@ function pairIds(data: unknown): { experimentId: string; requestId: string; arm:
  * attempt left. `pending` is 1 inside the processor (the attempt under way is not counted yet)
  * and 0 in the `failed` event.
  */
-function isFinalFailure(job: Job, error: Error, pending: 0 | 1): boolean {
-  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade + pending >= (job.opts.attempts ?? 1);
+function isFinalFailure(job: Job, error: Error, pending: 0 | 1, attempts = Number.POSITIVE_INFINITY): boolean {
+  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade + pending >= Math.min(job.opts.attempts ?? 1, attempts);
+}
+
+/**
+ * The wait before run `attemptsMade + 1` of a pair: `evaluator.backoff` (exponential or fixed,
+ * with its jitter), and never less than a judge's Retry-After, which the failed run carried on
+ * its {@link JudgeUnavailableError}.
+ */
+export function evaluationBackoffMs(attemptsMade: number, backoff: EvaluatorSettings['evaluator']['backoff'], error?: Error, random = Math.random): number {
+  const full = backoff.type === EvaluationBackoff.fixed ? backoff.delayMs : backoff.delayMs * 2 ** Math.max(0, attemptsMade - 1);
+  const wait = Math.round(full * (1 - backoff.jitter * random()));
+  const retryAfter = error instanceof JudgeUnavailableError ? (error.retryAfterMs ?? 0) : 0;
+  return Math.max(wait, retryAfter);
 }
 
 /** The code a failure reason starts with (`schema_invalid`, `EVAL_PAIR_MISMATCH`, `stalled`), for the metric. */

@@ -7,6 +7,8 @@ export interface JoinSettings {
   redis: ShadowConfig['redis'];
   /** How long one side waits for the other. @defaultValue 15 minutes */
   windowMs: number;
+  /** `evaluator.attempts`, stamped on each pair's job: the runs BullMQ allows its evaluation. */
+  evaluationAttempts: number;
   addresses: Addresses;
   logLevel: string;
 }
@@ -22,6 +24,7 @@ export function joinSettings(config: ShadowConfig, env: Record<string, string | 
     kafka: config.kafka,
     redis: config.redis,
     windowMs: config.experiment?.join.windowMs ?? 15 * 60_000,
+    evaluationAttempts: config.evaluator.attempts,
     addresses: addressesFromEnv(env),
     logLevel: env.LOG_LEVEL ?? 'info',
   };

@@ -3,6 +3,7 @@ import {
   PENDING,
   ResponseEventSchema,
   decodeEvent,
+  PAIR_JOB_BACKOFF,
   pairJobId,
   type PairJob,
   type ResponseEvent,
@@ -228,8 +229,9 @@ export class JoinService implements Service {
       data: job,
       opts: {
         jobId: pairJobId(experimentId, requestId, arm),
-        attempts: 3,
-        backoff: { type: 'exponential', delay: 500 },
+        attempts: this.#settings.evaluationAttempts,
+        // The evaluator's worker computes each wait from its evaluator.backoff (see PAIR_JOB_BACKOFF).
+        backoff: { type: PAIR_JOB_BACKOFF },
         removeOnComplete: { age: JOB_RETENTION_SECONDS },
         removeOnFail: { age: JOB_RETENTION_SECONDS },
       },

@@ -45,9 +45,8 @@ import { Budget } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
-import { RateLimiter, sleep } from '@shadow-replay/platform';
+import { RateLimiter, callRetryDelayMs, isRetryableCall, sleep } from '@shadow-replay/platform';
 import type { WindowProgress } from './window.js';
-import { backoffMs, retryable } from './retry.js';
 
 interface Arm {
   config: CandidateConfig;
@@ -405,9 +404,9 @@ export class ReplayService implements Service {
         await release();
         throw error;
       }
-      const delay = backoffMs(attempt, arm.config.retry, result.retryAfterMs);
+      const delay = callRetryDelayMs(attempt, arm.config.retry, result.retryAfterMs);
       // A Retry-After longer than the retry policy allows is honoured by not retrying at all.
-      const final = attempt >= arm.config.retry.attempts || !retryable(result) || delay === null;
+      const final = attempt >= arm.config.retry.attempts || !isRetryableCall(result) || delay === null;
       // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
       if (final) arm.circuit.record(result.outcome === 'ok');
       if (arm.pace !== undefined) {
