@@ -4,7 +4,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, it, type TestContext } from 'node:test';
 import { RequestEventSchema, ResponseEventSchema, decodeEvent, type RequestEvent, type ResponseEvent } from '@shadow-replay/contracts';
-import { GatewayService, PublisherThread, gatewaySettings, packExchange, type CountsReport } from '@shadow-replay/gateway';
+import { GatewayService, PublisherThread, gatewaySettings, type CaptureInput, type CountsReport } from '@shadow-replay/gateway';
 import { ensureTopics, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
 import { createSimServer, type SimServerOptions } from '@shadow-replay/sim';
 import { request } from 'undici';
@@ -182,6 +182,24 @@ async function closedPortUrl(): Promise<string> {
 
 function openAiErrorText(message: string, type: string, code: string): string {
   return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+/** What the live path hands the publisher thread for one non-streamed exchange. */
+function capturedExchange(id: string): CaptureInput {
+  return {
+    requestId: id,
+    occurredAt: Date.now(),
+    headers: {},
+    sampling: { rate: 1, key: null, sampled: true },
+    status: 200,
+    failure: null,
+    streamed: false,
+    aborted: false,
+    body: Buffer.from(JSON.stringify(chatBody(`question ${id}`))),
+    chunks: [Buffer.from(JSON.stringify({ id: 'c', object: 'chat.completion', created: 0, model: 'sim', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }))],
+    chunkTimes: [],
+    endAt: performance.now(),
+  };
 }
 
 describe('the gateway on real Kafka', () => {
@@ -480,20 +498,7 @@ describe('the gateway on real Kafka', () => {
     });
     t.after(() => thread.close(100));
     await thread.start();
-    const exchange = (id: string) =>
-      packExchange({
-        requestId: id,
-        occurredAt: Date.now(),
-        headers: {},
-        status: 200,
-        failure: null,
-        streamed: false,
-        aborted: false,
-        body: Buffer.from(JSON.stringify(chatBody(`question ${id}`))),
-        chunks: [Buffer.from(JSON.stringify({ id: 'c', object: 'chat.completion', created: 0, model: 'sim', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }))],
-        chunkTimes: [performance.now()],
-        endAt: performance.now(),
-      });
+    const exchange = (id: string) => capturedExchange(id);
     // Kafka is unreachable: every event waits in the thread's buffer.
     for (let i = 0; i < 20; i++) thread.offer(exchange(`held-${i}`));
     await thread.sync();
@@ -824,5 +829,130 @@ describe('the gateway on the live path', () => {
     assert.equal(streamed.status, 200);
     assert.equal(streamed.headers['content-length'], undefined);
     assert.equal(streamed.headers['transfer-encoding'], 'chunked');
+  });
+});
+
+describe("the gateway's hand-off to the publisher thread", () => {
+  it('bounds the exchanges handed to a starved publisher thread, drops the rest as handoff_full and never delays a user', async (t) => {
+    const stableUrl = await startSim(t);
+    const maxExchanges = 4;
+    const { scope, url, gateway } = await startGateway(t, stableUrl, { gateway: { handoff: { maxExchanges } } });
+    const requests = 12;
+    const release = gateway.publisher.stall();
+    let published: number;
+    try {
+      let deepest = 0;
+      for (let index = 0; index < requests; index++) {
+        const reply = await chat(url, chatBody(`while the publisher is starved ${index}`), { 'x-request-id': `req-starved-${index}` });
+        assert.equal(reply.status, 200, `request ${index} succeeds while the publisher thread takes nothing in`);
+        assert.ok(reply.text.includes('"finish_reason":"stop"'), 'and gets its whole answer');
+        deepest = Math.max(deepest, gateway.publisher.inFlight.exchanges);
+      }
+      // Handed over after each answer, so the last ones may still be on their way to the bound.
+      await waitFor(() => gateway.publisher.inFlight.exchanges === maxExchanges, { timeoutMs: 5_000, what: 'the hand-off to fill up' });
+      assert.ok(deepest <= maxExchanges, `at most ${maxExchanges} exchanges held for the thread (saw ${deepest})`);
+      // A scrape answers while the thread is starved: it waits a bounded time for the thread's report.
+      const metrics = await scrape(url);
+      assert.equal(metricValue(metrics, 'shadow_gateway_publish_dropped_total', { reason: 'handoff_full' }), 2 * (requests - maxExchanges), 'a request and a stable answer dropped per exchange that did not fit');
+      assert.equal(metricValue(metrics, 'shadow_gateway_handoff_exchanges'), maxExchanges);
+      assert.equal(metricValue(metrics, 'shadow_gateway_publish_sent_total'), 0, 'the starved thread published nothing');
+      published = 2 * maxExchanges;
+    } finally {
+      release();
+    }
+    await waitForPublished(url, published);
+    const { requests: events } = await publishedEvents(scope);
+    assert.deepEqual(
+      events.map((entry) => entry.event.requestId).sort(),
+      Array.from({ length: maxExchanges }, (_, index) => `req-starved-${index}`).sort(),
+      'the exchanges that fit were published once the thread ran again, and no other',
+    );
+    await waitFor(() => gateway.publisher.inFlight.exchanges === 0, { timeoutMs: 5_000, what: 'the thread to report taking them in' });
+    assert.equal(gateway.publisher.inFlight.bytes, 0);
+  });
+
+  it('bounds the bytes handed to a starved publisher thread', async (t) => {
+    const stableUrl = await startSim(t);
+    const maxBytes = 100_000;
+    const { url, gateway } = await startGateway(t, stableUrl, { gateway: { handoff: { maxBytes, maxCaptureBytes: 50_000 } } });
+    const requests = 10;
+    const release = gateway.publisher.stall();
+    try {
+      for (let index = 0; index < requests; index++) {
+        // About 20 KB of request body each: five fit in 100 KB only without their answers.
+        const reply = await chat(url, chatBody(`${'padding '.repeat(2_500)} ${index}`));
+        assert.equal(reply.status, 200);
+        assert.ok(gateway.publisher.inFlight.bytes <= maxBytes, `${gateway.publisher.inFlight.bytes} bytes held for the thread, at most ${maxBytes}`);
+      }
+      await waitFor(async () => (metricValue(await scrape(url), 'shadow_gateway_publish_dropped_total', { reason: 'handoff_full' }) ?? 0) > 0, {
+        timeoutMs: 10_000,
+        what: 'exchanges past the byte bound to be dropped',
+      });
+      const held = gateway.publisher.inFlight;
+      assert.ok(held.exchanges >= 1 && held.exchanges < 5, `${held.exchanges} exchanges of ~20 KB fit in ${maxBytes} bytes`);
+      const metrics = await scrape(url);
+      assert.equal(metricValue(metrics, 'shadow_gateway_publish_dropped_total', { reason: 'handoff_full' }), 2 * (requests - held.exchanges));
+      assert.ok((metricValue(metrics, 'shadow_gateway_handoff_bytes') ?? 0) <= maxBytes);
+    } finally {
+      release();
+    }
+  });
+
+  it('keeps nothing of a request it samples out, deciding on the live path even while the publisher thread is starved', async (t) => {
+    const stableUrl = await startSim(t);
+    const { url, gateway } = await startGateway(t, stableUrl, { gateway: { sampling: { rate: 0 } } });
+    const release = gateway.publisher.stall();
+    try {
+      for (let index = 0; index < 10; index++) assert.equal((await chat(url, chatBody(`sampled out ${index}`))).status, 200);
+      assert.deepEqual(gateway.publisher.inFlight, { exchanges: 0, bytes: 0 }, 'nothing was handed to the thread');
+      const metrics = await scrape(url);
+      assert.equal(metricValue(metrics, 'shadow_gateway_not_shadowed_total', { reason: 'sampled_out' }), 10, 'counted by the live path, not by the starved thread');
+      assert.equal(metricValue(metrics, 'shadow_gateway_publish_dropped_total'), undefined, 'a request sampled out is not a drop');
+    } finally {
+      release();
+    }
+  });
+
+  it('stops keeping an exchange larger than handoff.maxCaptureBytes, counts it too_large and relays it whole', async (t) => {
+    const stableUrl = await startSim(t, { profile: 'stable', overrides: { timeScale: 0.01 } });
+    const { scope, url } = await startGateway(t, stableUrl, { gateway: { handoff: { maxCaptureBytes: 2_000 } } });
+    const body = chatBody('A streamed answer longer than the capture limit.', { stream: true });
+
+    const direct = await chat(stableUrl, body);
+    assert.ok(Buffer.byteLength(direct.text) > 2_000, `the answer is ${Buffer.byteLength(direct.text)} bytes, over the limit`);
+    const viaGateway = await chat(url, body, { 'x-request-id': 'req-long-stream' });
+    assert.equal(viaGateway.status, 200);
+    assert.equal(withoutPerResponseFields(viaGateway.text), withoutPerResponseFields(direct.text), 'the user gets the whole answer');
+    const bigBody = await chat(url, chatBody('y '.repeat(2_000)), { 'x-request-id': 'req-big-body' });
+    assert.equal(bigBody.status, 200, 'a request body over the limit is relayed too');
+
+    await chat(url, chatBody('short'), { 'x-request-id': 'req-short' });
+    await waitForPublished(url, 2);
+    const metrics = await scrape(url);
+    assert.equal(metricValue(metrics, 'shadow_gateway_unpublishable_total', { reason: 'too_large' }), 2);
+    assert.deepEqual((await publishedEvents(scope)).requests.map((entry) => entry.event.requestId), ['req-short']);
+  });
+
+  it('drops what does not fit in buffer.maxBytes while Kafka is unreachable', async (t) => {
+    const stableUrl = await startSim(t);
+    const maxBytes = 20_000;
+    const { gateway, url } = await startGateway(t, stableUrl, {
+      gateway: { buffer: { maxEvents: 1_000, maxBytes } },
+      env: { KAFKA_BROKERS: UNREACHABLE_KAFKA },
+      flushDeadlineMs: 200,
+      createTopics: false,
+    });
+    const requests = 20;
+    for (let index = 0; index < requests; index++) {
+      // About 3 KB of request body each, so a pair of events is over 6 KB: a few fit in 20 KB.
+      assert.equal((await chat(url, chatBody(`${'pad '.repeat(750)} ${index}`))).status, 200);
+    }
+    const metrics = await scrape(url);
+    const depth = metricValue(metrics, 'shadow_gateway_buffer_depth') ?? 0;
+    const bytes = metricValue(metrics, 'shadow_gateway_buffer_bytes') ?? 0;
+    assert.ok(depth >= 2 && depth < 2 * requests, `${depth} events buffered: some fit, not all`);
+    assert.ok(bytes > 0 && bytes <= maxBytes, `${bytes} bytes buffered, at most ${maxBytes}`);
+    assert.equal(metricValue(metrics, 'shadow_gateway_publish_dropped_total', { reason: 'buffer_full' }), 2 * requests - depth, 'every event not buffered is counted');
+    assert.equal(gateway.bufferDepth, depth);
   });
 });

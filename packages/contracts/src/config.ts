@@ -333,6 +333,27 @@ export const GatewayConfigSchema = z
       .object({ maxEvents: z.number().int().positive().default(10_000), maxBytes: z.number().int().positive().default(64 * 1024 * 1024) })
       .strict()
       .prefault({}),
+    /**
+     * What the live path may hold for the publisher thread. Past a bound the exchange is dropped
+     * and counted (`handoff_full`, `too_large`); the live path never waits on the thread.
+     */
+    handoff: z
+      .object({
+        /** Exchanges handed to the publisher thread that it has not taken in yet. @defaultValue 5000 */
+        maxExchanges: z.number().int().positive().default(5_000),
+        /** Bytes of those exchanges (request body and relayed answer each). @defaultValue 64 MiB */
+        maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+        /**
+         * Bytes of one exchange kept for publishing: the request body plus the answer as relayed
+         * (SSE framing included, so a streamed answer takes several times its text). A larger
+         * exchange stops being kept and is counted `too_large`; its relay is untouched.
+         * @defaultValue 4 MiB
+         */
+        maxCaptureBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      })
+      .strict()
+      .refine((handoff) => handoff.maxCaptureBytes <= handoff.maxBytes, { message: 'maxCaptureBytes must not exceed maxBytes (one exchange must fit in the hand-off)', path: ['maxCaptureBytes'] })
+      .prefault({}),
     /** The connection pool to the stable endpoint. */
     upstream: z
       .object({

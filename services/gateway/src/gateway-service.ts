@@ -20,11 +20,12 @@ import {
   type Service,
 } from '@shadow-replay/platform';
 import { Pool } from 'undici';
-import { packExchange, type CountsReport } from './capture.js';
+import type { CountsReport } from './capture.js';
 import type { GatewaySettings } from './config.js';
 import { LiveExchange, type ExchangeOutcome } from './live-exchange.js';
 import { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
 import { PublisherThread } from './publisher-thread.js';
+import { Sampler } from './sampler.js';
 
 export { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
 
@@ -42,7 +43,8 @@ export interface GatewayOptions {
  * The only part on the user's path: proxies chat completions to the stable model and, after
  * the answer, hands the request and the relayed chunks (with their arrival times) to the
  * publisher thread, which builds the RequestEvent and the stable ResponseEvent and publishes
- * them through a bounded buffer. This thread only relays bytes and takes timestamps.
+ * them through a bounded buffer. This thread relays bytes, takes timestamps and decides
+ * sampling (a hash) before it keeps anything, so a request that is not published costs nothing more.
  */
 export class GatewayService implements Service {
   readonly #settings: GatewaySettings;
@@ -53,7 +55,7 @@ export class GatewayService implements Service {
   readonly #publisher: PublisherThread;
   /** Request headers the publisher thread may need: the allowlist, the sampling headers, tenant and conversation. */
   readonly #capturedHeaders: string[];
-  #samplingRate: number;
+  readonly #sampler: Sampler;
   readonly #metrics;
   readonly #flushDeadlineMs: number;
   readonly close: () => Promise<void>;
@@ -63,7 +65,7 @@ export class GatewayService implements Service {
     this.#log = options.log;
     this.#flushDeadlineMs = options.flushDeadlineMs ?? 5_000;
     const gatewayConfig = options.settings.gateway;
-    this.#samplingRate = gatewayConfig.sampling.rate;
+    this.#sampler = new Sampler(gatewayConfig.sampling);
     const registry = createRegistry('gateway');
     // Counted in the publisher thread: a scrape first waits for its report of everything handed over so far.
     const synced = () => this.#publisher.sync();
@@ -72,15 +74,21 @@ export class GatewayService implements Service {
       requests: counter(registry, 'shadow_gateway_requests_total', 'Requests proxied, by route and status class', ['route', 'status']),
       upstreamLatency: histogram(registry, 'shadow_gateway_upstream_seconds', 'Time from request to the end of the stable answer', ['route'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
       published: threadCounter('shadow_gateway_publish_sent_total', 'Events published to Kafka'),
-      dropped: threadCounter('shadow_gateway_publish_dropped_total', 'Events dropped instead of waiting on Kafka', ['reason']),
+      dropped: threadCounter('shadow_gateway_publish_dropped_total', 'Events dropped instead of waiting, by reason (buffer_full, send_failed, shutdown, handoff_full, publisher_failed)', ['reason']),
       unpublishable: threadCounter('shadow_gateway_unpublishable_total', 'Requests proxied but not shadowed because they could not be, by reason (invalid_body, too_large)', ['reason']),
       notShadowed: threadCounter('shadow_gateway_not_shadowed_total', 'Requests proxied and deliberately not shadowed, by reason (sampled_out, opt_out, route, model)', ['reason']),
       passThrough: counter(registry, 'shadow_gateway_pass_through_total', 'Requests relayed without shadowing, by route', ['route']),
-      samplingRate: collectedGauge(registry, 'shadow_gateway_sampling_rate', 'Fraction of requests published', () => this.#samplingRate),
+      samplingRate: collectedGauge(registry, 'shadow_gateway_sampling_rate', 'Fraction of requests published', () => this.#sampler.rate),
       depth: collectedGauge(registry, 'shadow_gateway_buffer_depth', 'Events waiting in the publish buffer', async () => {
         await synced();
         return this.#publisher.depth;
       }),
+      bufferBytes: collectedGauge(registry, 'shadow_gateway_buffer_bytes', 'Bytes of the events waiting in the publish buffer', async () => {
+        await synced();
+        return this.#publisher.bufferBytes;
+      }),
+      handoffExchanges: collectedGauge(registry, 'shadow_gateway_handoff_exchanges', 'Exchanges handed to the publisher thread and not yet taken in', () => this.#publisher.inFlight.exchanges),
+      handoffBytes: collectedGauge(registry, 'shadow_gateway_handoff_bytes', 'Bytes of the exchanges handed to the publisher thread and not yet taken in', () => this.#publisher.inFlight.bytes),
     };
     this.#publisher = new PublisherThread({ settings: options.settings, log: options.log, onCounts: (counts) => this.#count(counts) });
     const sampling = gatewayConfig.sampling;
@@ -118,17 +126,19 @@ export class GatewayService implements Service {
     return this.#publisher.depth;
   }
 
-  get samplingRate(): number {
-    return this.#samplingRate;
+  /** The handle on the publisher thread (its hand-off bound, and `stall` for tests). */
+  get publisher(): PublisherThread {
+    return this.#publisher;
   }
 
-  /** Changes the published fraction at runtime (SIGHUP reload, admin endpoint). */
+  get samplingRate(): number {
+    return this.#sampler.rate;
+  }
+
+  /** Changes the published fraction at runtime (SIGHUP reload, admin endpoint); requests from now on are decided at the new rate. */
   setSamplingRate(rate: number): void {
-    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`sampling rate must be between 0 and 1 (got ${rate})`);
-    const previous = this.#samplingRate;
-    this.#samplingRate = rate;
-    // Messages to the thread keep their order: every exchange handed over after this uses the new rate.
-    this.#publisher.setSamplingRate(rate);
+    const previous = this.#sampler.rate;
+    this.#sampler.setRate(rate);
     this.#log.info({ previous, rate }, 'sampling rate changed');
   }
 
@@ -193,7 +203,7 @@ export class GatewayService implements Service {
       openAiError(res, 405, `${ADMIN_SAMPLING} accepts GET and PUT`, 'invalid_request_error', 'method_not_allowed');
       return;
     }
-    sendJson(res, 200, { rate: this.#samplingRate });
+    sendJson(res, 200, { rate: this.#sampler.rate });
   }
 
   /** Routes that are relayed as they are, body streamed both ways, and never shadowed. */
@@ -249,11 +259,19 @@ export class GatewayService implements Service {
     headers['x-request-id'] = requestId;
     if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
 
+    // Decided before anything is kept: an exchange that is not published keeps no chunk.
+    const sampling = this.#sampler.decide({ requestId, route: SHADOWED_ROUTE, headers: req.headers });
+    const maxCapture = this.#settings.gateway.handoff.maxCaptureBytes;
+    let captureLimit: number | null = null;
+    if (!sampling.publish) this.#metrics.notShadowed.inc({ reason: sampling.reason });
+    else if (body.length > maxCapture) this.#metrics.unpublishable.inc({ reason: 'too_large' });
+    else captureLimit = maxCapture - body.length;
+
     const stable = this.#settings.gateway.stable;
     let aborted = false;
     let timedOut = false;
     const outcome = await new Promise<ExchangeOutcome>((resolve) => {
-      const exchange = new LiveExchange(res, sentAt, { 'x-request-id': requestId }, resolve);
+      const exchange = new LiveExchange(res, sentAt, { 'x-request-id': requestId }, captureLimit, resolve);
       // A user who leaves stops the stable model's work too; the total timeout bounds the rest.
       const total = setTimeout(() => {
         timedOut = true;
@@ -283,12 +301,17 @@ export class GatewayService implements Service {
     }
     if (status !== null) this.#metrics.requests.inc({ route: SHADOWED_ROUTE, status: `${Math.floor(status / 100)}xx` });
     this.#metrics.upstreamLatency.observe({ route: SHADOWED_ROUTE }, endAt / 1000);
+    if (!sampling.publish || captureLimit === null) return;
+    if (outcome.overflowed) {
+      this.#metrics.unpublishable.inc({ reason: 'too_large' });
+      return;
+    }
     const captured: Record<string, string | string[]> = {};
     for (const name of this.#capturedHeaders) {
       const value = req.headers[name];
       if (value !== undefined) captured[name] = value;
     }
-    this.#publisher.offer(packExchange({ requestId, occurredAt, headers: captured, status, failure, streamed, aborted, body, chunks, chunkTimes, endAt }));
+    this.#publisher.offer({ requestId, occurredAt, headers: captured, sampling: sampling.decision, status, failure, streamed, aborted, body, chunks, chunkTimes, endAt });
   }
 }
 

@@ -4,7 +4,7 @@ import type { CapturedExchange, CountsReport, DropReason } from './capture.js';
 import type { GatewaySettings } from './config.js';
 import { PublishBuffer } from './publish-buffer.js';
 import { Redactor } from './redaction.js';
-import { Sampler } from './sampler.js';
+import { Sampler, SkipReason } from './sampler.js';
 
 const SHADOWED_ROUTE = '/v1/chat/completions';
 
@@ -17,9 +17,10 @@ export interface ShadowPublisherOptions {
 
 /**
  * Everything the gateway does for the shadow path, off the live path: assembles the stable
- * answer from the relayed chunks (timed with the live path's timestamps), decides sampling,
- * builds and redacts the events, serializes them and owns the bounded publish buffer and the
- * Kafka producer. Runs in the publisher thread.
+ * answer from the relayed chunks (timed with the live path's timestamps), applies the model
+ * filter (the live path decided the rest of sampling before keeping anything), builds and
+ * redacts the events, serializes them and owns the bounded publish buffer and the Kafka
+ * producer. Runs in the publisher thread.
  */
 export class ShadowPublisher {
   readonly #settings: GatewaySettings;
@@ -58,10 +59,6 @@ export class ShadowPublisher {
     this.#buffer.start();
   }
 
-  setSamplingRate(rate: number): void {
-    this.#sampler.setRate(rate);
-  }
-
   /** The counts since the last call, with the buffer's current depth. */
   takeCounts(): CountsReport {
     const counts = this.#counts;
@@ -79,6 +76,7 @@ export class ShadowPublisher {
   /** Turns one relayed exchange into its two events and offers them to the buffer; never waits. */
   handle(exchange: CapturedExchange): void {
     this.#counts.taken++;
+    this.#counts.takenBytes += exchange.bytes.byteLength;
     const bytes = Buffer.from(exchange.bytes);
     const body = parseChatBody(bytes.subarray(0, exchange.bodyLength));
     if (body === null) {
@@ -86,9 +84,8 @@ export class ShadowPublisher {
       this.#onChange();
       return;
     }
-    const decision = this.#sampler.decide({ requestId: exchange.requestId, route: SHADOWED_ROUTE, model: body.model, headers: exchange.headers });
-    if (!decision.publish) {
-      bump(this.#counts.notShadowed, decision.reason);
+    if (!this.#sampler.acceptsModel(body.model)) {
+      bump(this.#counts.notShadowed, SkipReason.model);
       this.#onChange();
       return;
     }
@@ -121,7 +118,7 @@ export class ShadowPublisher {
       route: SHADOWED_ROUTE,
       ...(tenant === undefined ? {} : { tenant }),
       ...(conversationId === undefined ? {} : { conversationId }),
-      sampling: decision.decision,
+      sampling: exchange.sampling,
       body: this.#redactor.request(body),
       headers,
     };
@@ -163,7 +160,7 @@ export class ShadowPublisher {
 }
 
 function emptyCounts(): CountsReport {
-  return { taken: 0, sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
+  return { taken: 0, takenBytes: 0, sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
 }
 
 function bump(counts: Record<string, number>, key: string): void {
