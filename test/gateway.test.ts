@@ -680,6 +680,66 @@ describe('the gateway on real Kafka', () => {
     assert.equal(event.body.messages.at(-1)?.content, 'Please help: [REDACTED:email] / [REDACTED:phone] / [REDACTED:card] / [REDACTED:apiKey] / [REDACTED:ticket]');
   });
 
+  it('publishes no secret pattern from any field of the request or of the stable answer, keeping their structure', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl);
+    const secrets = {
+      user: 'jane.user@example.com',
+      metadata: 'ops-team@example.org',
+      metadataKey: 'owner@example.net',
+      toolDescription: 'sk-tooldescription0123456789',
+      toolEnum: 'secret.person@example.com',
+      historyArguments: '4111 1111 1111 1111',
+      toolResult: '+1 415-555-0132',
+      header: 'agent@example.io',
+    };
+    const body = {
+      model: 'sim-model',
+      user: secrets.user,
+      metadata: { contact: secrets.metadata, [secrets.metadataKey]: 'owner' },
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'lookup_account',
+            description: `Looks up an account; admin key ${secrets.toolDescription}`,
+            // The sim fills arguments from the enum: the stable answer's tool call carries the address.
+            parameters: { type: 'object', properties: { contact: { type: 'string', enum: [secrets.toolEnum] } }, required: ['contact'] },
+          },
+        },
+      ],
+      tool_choice: 'required',
+      messages: [
+        { role: 'user', content: 'Find my account.' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup_account', arguments: JSON.stringify({ card: secrets.historyArguments }) } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: `holder phone ${secrets.toolResult}` },
+        { role: 'user', content: 'Look it up again.' },
+      ],
+    };
+    const reply = await chat(url, body, { 'x-request-id': 'req-private-fields', 'user-agent': `bot (${secrets.header})` });
+    assert.equal(reply.status, 200);
+    assert.ok(reply.text.includes(secrets.toolEnum), 'the user gets the real tool call');
+
+    await waitForPublished(url, 2);
+    const raw = [...(await scope.read(scope.config.kafka.topics.requests)), ...(await scope.read(scope.config.kafka.topics.stableResponses))].map((record) => record.value?.toString('utf8') ?? '').join('\n');
+    for (const [field, secret] of Object.entries(secrets)) assert.ok(!raw.includes(secret), `${field}: ${secret} reached Kafka`);
+
+    const { requests, responses } = await publishedEvents(scope);
+    const published = only(requests, 'req-private-fields', 'request topic').body as unknown as typeof body;
+    assert.equal((published as { user?: string }).user, undefined, 'the end user identifier is dropped');
+    assert.deepEqual(published.metadata, { contact: '[REDACTED:email]', '[REDACTED:email]': 'owner' });
+    assert.equal(published.tools[0]?.function.description, 'Looks up an account; admin key [REDACTED:apiKey]');
+    assert.deepEqual(published.tools[0]?.function.parameters.properties.contact.enum, ['[REDACTED:email]']);
+    assert.deepEqual(JSON.parse(published.messages[1]?.tool_calls?.[0]?.function.arguments ?? ''), { card: '[REDACTED:card]' });
+    assert.equal(published.messages[2]?.content, 'holder phone [REDACTED:phone]');
+    assert.equal(published.messages[3]?.content, 'Look it up again.', 'text without a secret is untouched');
+    const answer = only(responses, 'req-private-fields', 'stable response topic');
+    const toolCall = answer.response?.choices[0]?.toolCalls[0];
+    assert.equal(toolCall?.function.name, 'lookup_account');
+    assert.deepEqual(JSON.parse(toolCall?.function.arguments ?? ''), { contact: '[REDACTED:email]' }, 'the answer\'s tool-call arguments are redacted and still JSON');
+    assert.equal(only(requests, 'req-private-fields', 'request topic').headers['user-agent'], 'bot ([REDACTED:email])');
+  });
+
   it('relays pass-through routes without shadowing them', async (t) => {
     const stableUrl = await startSim(t);
     const { scope, url } = await startGateway(t, stableUrl);

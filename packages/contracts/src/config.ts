@@ -318,7 +318,7 @@ export const GatewayConfigSchema = z
       .refine((list) => list.every((name) => !SECRET_HEADERS.includes(name)), `credential headers (${SECRET_HEADERS.join(', ')}) are never published`),
     /** Routes relayed to the stable endpoint without shadowing. */
     passThrough: z.array(z.string().startsWith('/')).default(['/v1/models', '/v1/completions', '/v1/embeddings']),
-    /** Message content is redacted before it is published (the user's request is untouched). */
+    /** Every string published (request body, tools, tool calls, metadata, the stable answer, header values) is redacted; the live request is untouched. */
     redaction: z
       .object({
         builtins: z.array(z.enum(['email', 'phone', 'card', 'apiKey'])).default(['email', 'phone', 'card', 'apiKey']),

@@ -104,12 +104,16 @@ export class ShadowPublisher {
       if (exchange.failure === null) assembler.feedJson(bytes.subarray(offset));
     }
 
+    // Header values are free text too (a user agent may carry an address).
+    const redactor = this.#redactor;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(exchange.headers)) {
-      if (this.#allow.has(name) && typeof value === 'string') headers[name] = value;
+      if (this.#allow.has(name) && typeof value === 'string') headers[name] = redactor.text(value);
     }
-    const tenant = headerValue(exchange.headers, 'x-tenant-id');
-    const conversationId = headerValue(exchange.headers, 'x-conversation-id');
+    const rawTenant = headerValue(exchange.headers, 'x-tenant-id');
+    const rawConversation = headerValue(exchange.headers, 'x-conversation-id');
+    const tenant = rawTenant === undefined ? undefined : redactor.text(rawTenant);
+    const conversationId = rawConversation === undefined ? undefined : redactor.text(rawConversation);
     const { requestId, status, failure, aborted, streamed } = exchange;
     const requestEvent: RequestEvent = {
       schemaVersion: 1,
