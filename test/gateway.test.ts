@@ -47,7 +47,8 @@ async function startSim(t: TestContext, options: SimServerOptions = { profile: '
 
 async function startGateway(t: TestContext, stableUrl: string, options: GatewayOptions = {}): Promise<RunningGateway> {
   const scope = testScope(t, () => ({
-    gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stableUrl }, ...options.gateway },
+    // Tests name their requests (x-request-id) and find their events by those names.
+    gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stableUrl }, requestIds: 'client', ...options.gateway },
   }));
   const topics = scope.config.kafka.topics;
   if (options.createTopics ?? true) await ensureTopics(scope.kafka, [topics.requests, topics.stableResponses], 3);
@@ -239,7 +240,7 @@ describe('the gateway on real Kafka', () => {
     assert.equal(requestEvent.requestId, 'req-nonstream-1');
     assert.equal(requestEvent.route, ROUTE);
     assert.deepEqual(requestEvent.body, body);
-    assert.deepEqual(requestEvent.headers, { 'user-agent': USER_AGENT });
+    assert.deepEqual(requestEvent.headers, { 'user-agent': USER_AGENT, 'x-request-id': 'req-nonstream-1' });
     assert.deepEqual(requestEvent.sampling, { rate: 1, key: null, sampled: true });
     assert.equal(requestEvent.tenant, undefined);
     assert.ok(requestEvent.occurredAt >= before && requestEvent.occurredAt <= after, `occurredAt ${requestEvent.occurredAt} within the call`);
@@ -330,7 +331,7 @@ describe('the gateway on real Kafka', () => {
     await waitForPublished(url, 2);
     const { requests } = await publishedEvents(scope);
     const event = only(requests, 'req-headers', 'request topic');
-    assert.deepEqual(event.headers, { 'user-agent': USER_AGENT, 'x-tenant-id': 'tenant-42', 'x-conversation-id': 'conv-7' });
+    assert.deepEqual(event.headers, { 'user-agent': USER_AGENT, 'x-tenant-id': 'tenant-42', 'x-conversation-id': 'conv-7', 'x-request-id': 'req-headers' });
     assert.equal(event.tenant, 'tenant-42');
     assert.equal(event.conversationId, 'conv-7');
     const raw = JSON.stringify(event);
@@ -740,6 +741,48 @@ describe('the gateway on real Kafka', () => {
     assert.equal(only(requests, 'req-private-fields', 'request topic').headers['user-agent'], 'bot ([REDACTED:email])');
   });
 
+  it('publishes two requests that carry the same x-request-id as two events under fresh ids, recording the client id', async (t) => {
+    const upstream = await startRecordingUpstream(t);
+    const { scope, url } = await startGateway(t, upstream.url, { gateway: { requestIds: 'generate' } });
+    const first = await chat(url, chatBody('first of two with one id'), { 'x-request-id': 'client-id-1' });
+    const second = await chat(url, chatBody('second of two with one id'), { 'x-request-id': 'client-id-1' });
+    const without = await chat(url, chatBody('no id at all'));
+    for (const reply of [first, second]) {
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers['x-request-id'], 'client-id-1', 'the client gets its own id back');
+      assert.match(String(reply.headers['x-shadow-request-id']), UUID, 'and the id its events are published under');
+    }
+    const ids = [first, second, without].map((reply) => String(reply.headers['x-shadow-request-id']));
+    assert.equal(new Set(ids).size, 3, 'every request has its own id');
+    assert.equal(without.headers['x-request-id'], ids[2], 'without a client id the generated one is echoed');
+    assert.deepEqual(upstream.requestIds(), ['client-id-1', 'client-id-1', ids[2]], 'the stable model sees the client id, as without the gateway');
+
+    await waitForPublished(url, 6);
+    const { requests, responses } = await publishedEvents(scope);
+    for (const [index, id] of ids.entries()) {
+      assert.equal(only(requests, id, 'request topic').requestId, id);
+      assert.equal(only(responses, id, 'stable response topic').requestId, id);
+      assert.equal(only(requests, id, 'request topic').headers['x-request-id'], index < 2 ? 'client-id-1' : undefined, 'the client id is recorded as a header');
+    }
+    assert.equal(requests.length, 3);
+    assert.equal(responses.length, 3, 'neither answer replaced the other');
+  });
+
+  it('adopts a well-formed client id only once when requestIds is client, and never a malformed one', async (t) => {
+    const stableUrl = await startSim(t);
+    const { scope, url } = await startGateway(t, stableUrl, { gateway: { requestIds: 'client' } });
+    const adopted = await chat(url, chatBody('adopted'), { 'x-request-id': 'client-unique-1' });
+    const reused = await chat(url, chatBody('reused'), { 'x-request-id': 'client-unique-1' });
+    const malformed = await chat(url, chatBody('malformed'), { 'x-request-id': 'tenant:42/request 7' });
+    assert.equal(adopted.headers['x-shadow-request-id'], 'client-unique-1');
+    assert.match(String(reused.headers['x-shadow-request-id']), UUID, 'a reused id is not adopted twice');
+    assert.match(String(malformed.headers['x-shadow-request-id']), UUID, 'an id with characters a key must not carry is not adopted');
+    await waitForPublished(url, 6);
+    const { requests } = await publishedEvents(scope);
+    assert.equal(new Set(requests.map((entry) => entry.key)).size, 3);
+    assert.equal(only(requests, String(reused.headers['x-shadow-request-id']), 'request topic').headers['x-request-id'], 'client-unique-1');
+  });
+
   it('relays pass-through routes without shadowing them', async (t) => {
     const stableUrl = await startSim(t);
     const { scope, url } = await startGateway(t, stableUrl);
@@ -788,6 +831,34 @@ describe('the gateway on real Kafka', () => {
     assert.equal(metricValue(await scrape(url), 'shadow_gateway_unpublishable_total', { reason: 'too_large' }), 1);
   });
 });
+
+interface RecordingUpstream {
+  url: string;
+  /** The x-request-id of every request the upstream received, in order. */
+  requestIds: () => Array<string | undefined>;
+}
+
+/** A stable model that answers at once and records the x-request-id it was sent. */
+async function startRecordingUpstream(t: TestContext): Promise<RecordingUpstream> {
+  const seen: Array<string | undefined> = [];
+  const answer = JSON.stringify({ id: 'chatcmpl-rec', object: 'chat.completion', model: 'sim-model', choices: [{ index: 0, message: { role: 'assistant', content: 'noted' }, finish_reason: 'stop' }] });
+  const server = createServer((req, res) => {
+    const id = req.headers['x-request-id'];
+    seen.push(Array.isArray(id) ? id[0] : id);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(answer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, requestIds: () => [...seen] };
+}
 
 interface HeldUpstream {
   url: string;

@@ -316,6 +316,15 @@ export const GatewayConfigSchema = z
       .array(z.string().toLowerCase())
       .default(['user-agent', 'x-tenant-id', 'x-conversation-id', 'openai-organization'])
       .refine((list) => list.every((name) => !SECRET_HEADERS.includes(name)), `credential headers (${SECRET_HEADERS.join(', ')}) are never published`),
+    /**
+     * Where each published request's id (its events' Kafka key and the join's key) comes from.
+     * `generate`: a fresh UUID for every request; the client's `x-request-id` is published among
+     * the headers and echoed back, never used as a key, so no client can make two requests share
+     * one. `client`: the client's `x-request-id` when it is 1–128 of `A-Z a-z 0-9 . _ ~ -` and
+     * this instance has not adopted it among its last 100,000, else a fresh UUID: only for
+     * clients that guarantee unique ids. @defaultValue `generate`
+     */
+    requestIds: z.enum(['generate', 'client']).default('generate'),
     /** Routes relayed to the stable endpoint without shadowing. */
     passThrough: z.array(z.string().startsWith('/')).default(['/v1/models', '/v1/completions', '/v1/embeddings']),
     /** Every string published (request body, tools, tool calls, metadata, the stable answer, header values) is redacted; the live request is untouched. */

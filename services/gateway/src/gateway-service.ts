@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { SECRET_HEADERS, type ResponseError } from '@shadow-replay/contracts';
@@ -25,12 +24,16 @@ import type { GatewaySettings } from './config.js';
 import { LiveExchange, type ExchangeOutcome } from './live-exchange.js';
 import { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
 import { PublisherThread } from './publisher-thread.js';
+import { RequestIds } from './request-ids.js';
 import { Sampler } from './sampler.js';
 
 export { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
 
 const SHADOWED_ROUTE = '/v1/chat/completions';
 const ADMIN_SAMPLING = '/admin/sampling';
+const CLIENT_REQUEST_ID = 'x-request-id';
+/** The id the request's events are published under, on every answer. */
+const SHADOW_REQUEST_ID = 'x-shadow-request-id';
 
 export interface GatewayOptions {
   settings: GatewaySettings;
@@ -56,6 +59,7 @@ export class GatewayService implements Service {
   /** Request headers the publisher thread may need: the allowlist, the sampling headers, tenant and conversation. */
   readonly #capturedHeaders: string[];
   readonly #sampler: Sampler;
+  readonly #requestIds: RequestIds;
   readonly #metrics;
   readonly #flushDeadlineMs: number;
   readonly close: () => Promise<void>;
@@ -66,6 +70,7 @@ export class GatewayService implements Service {
     this.#flushDeadlineMs = options.flushDeadlineMs ?? 5_000;
     const gatewayConfig = options.settings.gateway;
     this.#sampler = new Sampler(gatewayConfig.sampling);
+    this.#requestIds = new RequestIds(gatewayConfig.requestIds);
     const registry = createRegistry('gateway');
     // Counted in the publisher thread: a scrape first waits for its report of everything handed over so far.
     const synced = () => this.#publisher.sync();
@@ -93,7 +98,7 @@ export class GatewayService implements Service {
     this.#publisher = new PublisherThread({ settings: options.settings, log: options.log, onCounts: (counts) => this.#count(counts) });
     const sampling = gatewayConfig.sampling;
     this.#capturedHeaders = [
-      ...new Set([...gatewayConfig.headerAllowlist, sampling.optOutHeader, ...(sampling.keyHeader === undefined ? [] : [sampling.keyHeader]), 'x-tenant-id', 'x-conversation-id']),
+      ...new Set([...gatewayConfig.headerAllowlist, sampling.optOutHeader, ...(sampling.keyHeader === undefined ? [] : [sampling.keyHeader]), 'x-tenant-id', 'x-conversation-id', CLIENT_REQUEST_ID]),
     ].filter((name) => !SECRET_HEADERS.includes(name));
     const stable = new URL(gatewayConfig.stable.baseUrl);
     this.#stablePath = stable.pathname.replace(/\/$/, '');
@@ -167,15 +172,18 @@ export class GatewayService implements Service {
       return true;
     }
     if (path !== SHADOWED_ROUTE) return false;
-    const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
-    // Every answer carries the id, the gateway's own errors included, so users can quote it.
-    res.setHeader('x-request-id', requestId);
+    // The client's id is never trusted as a key unless configured (request-ids.ts).
+    const clientId = headerValue(req, CLIENT_REQUEST_ID);
+    const ids = { requestId: this.#requestIds.next(clientId), clientId };
+    // Every answer carries both ids, the gateway's own errors included, so users can quote them.
+    res.setHeader(CLIENT_REQUEST_ID, clientId ?? ids.requestId);
+    res.setHeader(SHADOW_REQUEST_ID, ids.requestId);
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
       this.#ownError(res, 405, `${SHADOWED_ROUTE} accepts POST only`, 'method_not_allowed');
       return true;
     }
-    await this.#proxyChat(req, res, requestId);
+    await this.#proxyChat(req, res, ids);
     return true;
   }
 
@@ -243,7 +251,8 @@ export class GatewayService implements Service {
     openAiError(res, status, message, status >= 500 ? 'server_error' : 'invalid_request_error', code);
   }
 
-  async #proxyChat(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  async #proxyChat(req: IncomingMessage, res: ServerResponse, ids: { requestId: string; clientId: string | undefined }): Promise<void> {
+    const { requestId, clientId } = ids;
     let body: Buffer;
     try {
       body = await readBody(req, this.#settings.gateway.maxBodyBytes);
@@ -256,7 +265,8 @@ export class GatewayService implements Service {
     const occurredAt = Date.now();
     const sentAt = performance.now();
     const headers = endToEndHeaders(req.headers);
-    headers['x-request-id'] = requestId;
+    // The stable model sees the client's own id, or the gateway's when there is none.
+    headers[CLIENT_REQUEST_ID] = clientId ?? requestId;
     if (this.#settings.stableApiKey !== undefined) headers.authorization = `Bearer ${this.#settings.stableApiKey}`;
 
     // Decided before anything is kept: an exchange that is not published keeps no chunk.
@@ -271,7 +281,7 @@ export class GatewayService implements Service {
     let aborted = false;
     let timedOut = false;
     const outcome = await new Promise<ExchangeOutcome>((resolve) => {
-      const exchange = new LiveExchange(res, sentAt, { 'x-request-id': requestId }, captureLimit, resolve);
+      const exchange = new LiveExchange(res, sentAt, { [CLIENT_REQUEST_ID]: clientId ?? requestId, [SHADOW_REQUEST_ID]: requestId }, captureLimit, resolve);
       // A user who leaves stops the stable model's work too; the total timeout bounds the rest.
       const total = setTimeout(() => {
         timedOut = true;

@@ -37,7 +37,8 @@ export class ShadowPublisher {
     this.#onChange = options.onChange;
     this.#sampler = new Sampler(settings.gateway.sampling);
     this.#redactor = new Redactor(settings.gateway.redaction);
-    this.#allow = new Set(settings.gateway.headerAllowlist.filter((name) => !SECRET_HEADERS.includes(name)));
+    // The client's own request id is always recorded: the event's id is the gateway's (request-ids.ts).
+    this.#allow = new Set([...settings.gateway.headerAllowlist, 'x-request-id'].filter((name) => !SECRET_HEADERS.includes(name)));
     const kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${settings.kafka.clientId}-gateway`, log: options.log });
     this.#buffer = new PublishBuffer({
       producer: createPipelineProducer(kafka),
