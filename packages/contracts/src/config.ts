@@ -40,6 +40,11 @@ export const RedisConfigSchema = z
 
 export const HttpListenSchema = z.object({ host: host.default('127.0.0.1'), port: port }).strict();
 
+const loopbackHost = host.refine(
+  (value) => value === 'localhost' || value === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(value),
+  'a loopback address (127.0.0.1, ::1 or localhost): the admin endpoint changes what is published',
+);
+
 export const EndpointConfigSchema = z
   .object({
     name: name,
@@ -363,6 +368,17 @@ export const GatewayConfigSchema = z
       .strict()
       .refine((handoff) => handoff.maxCaptureBytes <= handoff.maxBytes, { message: 'maxCaptureBytes must not exceed maxBytes (one exchange must fit in the hand-off)', path: ['maxCaptureBytes'] })
       .prefault({}),
+    /**
+     * The admin endpoint (`GET`/`PUT /admin/sampling`) on its own listener, bound to loopback
+     * only: it changes what is published, so it is never served on the public listener. Absent:
+     * no admin endpoint (SIGHUP still reloads the sampling rate).
+     */
+    admin: z.object({ host: loopbackHost.default('127.0.0.1'), port: port }).strict().optional(),
+    /**
+     * At SIGTERM, once in-flight requests finished, the time allowed to flush the publish buffer;
+     * what is left is dropped and counted `shutdown`. @defaultValue 5000
+     */
+    flushDeadlineMs: z.number().int().positive().default(5_000),
     /** The connection pool to the stable endpoint. */
     upstream: z
       .object({

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { SECRET_HEADERS, type ResponseError } from '@shadow-replay/contracts';
 import {
@@ -38,7 +39,7 @@ const SHADOW_REQUEST_ID = 'x-shadow-request-id';
 export interface GatewayOptions {
   settings: GatewaySettings;
   log: Logger;
-  /** Time allowed to flush buffered events at shutdown. @defaultValue 5000 */
+  /** Time allowed to flush buffered events at shutdown. @defaultValue `gateway.flushDeadlineMs` */
   flushDeadlineMs?: number;
 }
 
@@ -62,12 +63,21 @@ export class GatewayService implements Service {
   readonly #requestIds: RequestIds;
   readonly #metrics;
   readonly #flushDeadlineMs: number;
+  /** The loopback-only admin listener, when `gateway.admin` is set. */
+  readonly #admin: Server | undefined;
+  /** Chat exchanges not yet handed over: close() waits for them before it flushes. */
+  readonly #exchanges = new Set<Promise<void>>();
+  /** Answers in progress (proxied and relayed), so that close() can end their connections with them. */
+  readonly #responses = new Set<ServerResponse>();
+  #closing = false;
+  /** What was published and dropped since start, for the report at shutdown. */
+  readonly #totals = { sent: 0, dropped: {} as Record<string, number>, unpublishable: {} as Record<string, number> };
   readonly close: () => Promise<void>;
 
   constructor(options: GatewayOptions) {
     this.#settings = options.settings;
     this.#log = options.log;
-    this.#flushDeadlineMs = options.flushDeadlineMs ?? 5_000;
+    this.#flushDeadlineMs = options.flushDeadlineMs ?? options.settings.gateway.flushDeadlineMs;
     const gatewayConfig = options.settings.gateway;
     this.#sampler = new Sampler(gatewayConfig.sampling);
     this.#requestIds = new RequestIds(gatewayConfig.requestIds);
@@ -112,13 +122,26 @@ export class GatewayService implements Service {
       ready: () => true,
       routes: (req, res) => this.#route(req, res),
     });
+    this.#admin = gatewayConfig.admin === undefined ? undefined : createServer((req, res) => this.#adminRoute(req, res));
     this.close = once(() =>
       runSteps(this.#log, [
+        ['admin', () => closeServer(this.#admin)],
+        ['keep-alive', () => this.#endKeepAlive()],
+        // Stops accepting, then waits for the requests in flight to be answered.
         ['http', () => this.#http.close()],
+        ['exchanges', () => Promise.all(this.#exchanges)],
         ['publisher', () => this.#publisher.close(this.#flushDeadlineMs)],
+        ['report', () => this.#log.info({ ...this.#totals, flushDeadlineMs: this.#flushDeadlineMs }, 'publish totals at shutdown')],
         ['upstream', () => this.#upstream.close()],
       ]),
     );
+  }
+
+  /** The loopback-only admin listener's address, when `gateway.admin` is set. */
+  get adminUrl(): string | undefined {
+    const address = this.#admin?.address() as AddressInfo | null | undefined;
+    if (address === undefined || address === null) return undefined;
+    return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   /** The address the gateway listens on. */
@@ -149,24 +172,43 @@ export class GatewayService implements Service {
 
   async start(): Promise<void> {
     await this.#publisher.start();
+    const admin = this.#settings.gateway.admin;
+    if (this.#admin !== undefined && admin !== undefined) await listen(this.#admin, admin.host, admin.port);
     await this.#http.start();
-    this.#log.info({ url: this.#http.url, stable: this.#settings.gateway.stable.baseUrl }, 'gateway listening');
+    this.#log.info({ url: this.#http.url, admin: this.adminUrl, stable: this.#settings.gateway.stable.baseUrl }, 'gateway listening');
   }
 
   #count(counts: CountsReport): void {
     const metrics = this.#metrics;
+    const totals = this.#totals;
+    totals.sent += counts.sent;
     if (counts.sent > 0) metrics.published.inc(counts.sent);
-    for (const [reason, count] of Object.entries(counts.dropped)) metrics.dropped.inc({ reason }, count);
-    for (const [reason, count] of Object.entries(counts.unpublishable)) metrics.unpublishable.inc({ reason }, count);
+    for (const [reason, count] of Object.entries(counts.dropped)) {
+      metrics.dropped.inc({ reason }, count);
+      totals.dropped[reason] = (totals.dropped[reason] ?? 0) + count;
+    }
+    for (const [reason, count] of Object.entries(counts.unpublishable)) {
+      metrics.unpublishable.inc({ reason }, count);
+      totals.unpublishable[reason] = (totals.unpublishable[reason] ?? 0) + count;
+    }
     for (const [reason, count] of Object.entries(counts.notShadowed)) metrics.notShadowed.inc({ reason }, count);
   }
 
+  /**
+   * From now on every answer closes its connection: the server's close() ends only connections
+   * that are idle when it is called, and a client's keep-alive connection would otherwise hold
+   * shutdown until its deadline after the last answer.
+   */
+  #endKeepAlive(): void {
+    this.#closing = true;
+    for (const res of this.#responses) closeAfter(res);
+  }
+
   async #route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    this.#responses.add(res);
+    res.once('close', () => this.#responses.delete(res));
+    if (this.#closing) closeAfter(res);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (path === ADMIN_SAMPLING) {
-      await this.#adminSampling(req, res);
-      return true;
-    }
     if (this.#settings.gateway.passThrough.includes(path)) {
       await this.#relay(req, res, path);
       return true;
@@ -183,17 +225,31 @@ export class GatewayService implements Service {
       this.#ownError(res, 405, `${SHADOWED_ROUTE} accepts POST only`, 'method_not_allowed');
       return true;
     }
-    await this.#proxyChat(req, res, ids);
+    const exchange = this.#proxyChat(req, res, ids);
+    this.#exchanges.add(exchange);
+    try {
+      await exchange;
+    } finally {
+      this.#exchanges.delete(exchange);
+    }
     return true;
   }
 
-  /** `GET` or `PUT {"rate": 0.25}` from loopback only: the sampling rate, changed without a restart. */
-  async #adminSampling(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const remote = req.socket.remoteAddress ?? '';
-    if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(remote)) {
-      openAiError(res, 403, `${ADMIN_SAMPLING} answers loopback clients only`, 'permission_error', 'forbidden');
+  /** The admin listener: only `/admin/sampling`. */
+  #adminRoute(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path !== ADMIN_SAMPLING) {
+      openAiError(res, 404, `no route for ${req.method ?? 'GET'} ${path}`, 'invalid_request_error', 'not_found');
       return;
     }
+    this.#adminSampling(req, res).catch((error: unknown) => {
+      this.#log.error({ err: error }, 'admin request failed');
+      openAiError(res, 500, 'internal error', 'server_error', 'internal_error');
+    });
+  }
+
+  /** `GET` or `PUT {"rate": 0.25}` on the loopback admin listener: the sampling rate, changed without a restart. */
+  async #adminSampling(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'PUT' || req.method === 'POST') {
       let rate: unknown;
       try {
@@ -323,6 +379,36 @@ export class GatewayService implements Service {
     }
     this.#publisher.offer({ requestId, occurredAt, headers: captured, sampling: sampling.decision, status, failure, streamed, aborted, body, chunks, chunkTimes, endAt });
   }
+}
+
+/** The connection of `res` closes once it is answered. */
+function closeAfter(res: ServerResponse): void {
+  if (!res.headersSent) {
+    // Node then sends `connection: close` and ends the socket after the answer.
+    res.shouldKeepAlive = false;
+    return;
+  }
+  const socket = res.socket;
+  if (res.writableFinished) socket?.destroySoon();
+  else res.once('finish', () => socket?.destroySoon());
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server | undefined): Promise<void> {
+  if (server === undefined || !server.listening) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
