@@ -805,6 +805,63 @@ describe('the gateway on real Kafka', () => {
     assert.equal(metricValue(await scrape(url), 'shadow_gateway_pass_through_total', { route: '/v1/models' }), 1);
   });
 
+  it('relays a POST to /v1/embeddings body for body both ways and publishes nothing for it', async (t) => {
+    const answer = Buffer.from(JSON.stringify({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.125, -0.5, 0.75] }], model: 'embed-1', usage: { prompt_tokens: 3, total_tokens: 3 } }));
+    const upstream = await startScriptedUpstream(t, () => ({ status: 200, headers: { 'content-type': 'application/json', 'content-length': String(answer.length) }, parts: [answer] }));
+    const { scope, url } = await startGateway(t, upstream.url);
+    // Big enough to arrive in several chunks; the relay streams it rather than reading it whole.
+    const body = JSON.stringify({ model: 'embed-1', input: ['jane@example.com', 'x'.repeat(200_000)] });
+    const reply = await send(url, '/v1/embeddings', { body, headers: { authorization: 'Bearer user-key' } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.text, answer.toString('utf8'), 'the client gets the upstream answer as it was sent');
+    assert.equal(reply.headers['content-type'], 'application/json');
+    const [received] = upstream.received();
+    assert.equal(upstream.received().length, 1);
+    assert.equal(received?.method, 'POST');
+    assert.equal(received?.path, '/v1/embeddings');
+    assert.equal(received?.body.toString('utf8'), body, 'the upstream gets the request body as the client sent it');
+    assert.equal(received?.headers.authorization, 'Bearer user-key', "the caller's own credentials go through when the stable endpoint has no key of its own");
+
+    await chat(url, chatBody('a shadowed one after the embeddings'), { 'x-request-id': 'req-after-embeddings' });
+    await waitForPublished(url, 2);
+    assert.deepEqual((await publishedEvents(scope)).requests.map((entry) => entry.event.requestId), ['req-after-embeddings'], 'the embeddings request was not published');
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_pass_through_total', { route: '/v1/embeddings' }), 1);
+  });
+
+  it('relays a streamed /v1/completions answer byte for byte as it arrives', async (t) => {
+    const event = (text: string, finish: string | null = null) => `data: {"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":${JSON.stringify(text)},"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
+    const full = Buffer.from([event('Once'), ': ping\n\n', event(' upon a tïme'), event('', 'length'), 'data: [DONE]\n\n'].join(''));
+    const cuts = [7, full.indexOf(': ping') + 3, full.indexOf('ï') + 1, full.length - 5];
+    const parts = [0, ...cuts].map((start, index) => full.subarray(start, cuts[index] ?? full.length));
+    const upstream = await startScriptedUpstream(t, () => ({ status: 200, headers: { 'content-type': 'text/event-stream' }, parts }));
+    const { url } = await startGateway(t, upstream.url);
+    const response = await request(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'Once', stream: true }) });
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.headers['content-type'], 'text/event-stream');
+    const received: Buffer[] = [];
+    let seen = 0;
+    for await (const chunk of response.body) {
+      received.push(chunk as Buffer);
+      seen += (chunk as Buffer).length;
+      upstream.clientSaw(seen);
+    }
+    assert.deepEqual(upstream.late(), [], 'each part reached the client before the upstream sent the next');
+    assert.ok(Buffer.concat(received).equals(full), 'the client received exactly the bytes the upstream sent');
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_pass_through_total', { route: '/v1/completions' }), 1);
+    assert.equal(metricValue(await scrape(url), 'shadow_gateway_publish_sent_total'), 0);
+  });
+
+  it('refuses at start a configuration that asks to shadow a route the event contract cannot carry', () => {
+    const stable = { name: 'stable', baseUrl: 'http://127.0.0.1:8000' };
+    const completions = ShadowConfigSchema.safeParse({ gateway: { stable, sampling: { routes: ['/v1/chat/completions', '/v1/completions'] } } });
+    assert.equal(completions.success, false);
+    assert.deepEqual(completions.error?.issues.map((issue) => issue.path.join('.')), ['gateway.sampling.routes.1']);
+    assert.match(completions.error?.issues[0]?.message ?? '', /only \/v1\/chat\/completions can be shadowed: events carry chat-completions bodies/);
+    const chatPassThrough = ShadowConfigSchema.safeParse({ gateway: { stable, passThrough: ['/v1/models', '/v1/chat/completions'] } });
+    assert.deepEqual(chatPassThrough.error?.issues.map((issue) => issue.path.join('.')), ['gateway.passThrough.1']);
+    assert.equal(ShadowConfigSchema.safeParse({ gateway: { stable, sampling: { routes: [] } } }).success, true, 'shadowing nothing is allowed');
+  });
+
   it('changes the sampling rate at runtime through the loopback admin endpoint, and honours the opt-out header', async (t) => {
     const stableUrl = await startSim(t);
     const { scope, url, gateway } = await startGateway(t, stableUrl, { gateway: { admin: { port: 0 } } });

@@ -289,6 +289,10 @@ const regexSource = z.string().min(1).refine((source) => {
 export const RedactionBuiltin = { email: 'email', phone: 'phone', card: 'card', apiKey: 'apiKey' } as const;
 export type RedactionBuiltin = (typeof RedactionBuiltin)[keyof typeof RedactionBuiltin];
 
+/** The one route the gateway can shadow (the event contract carries chat-completions bodies). */
+export const SHADOWABLE_ROUTE = '/v1/chat/completions';
+const shadowableOnly = `only ${SHADOWABLE_ROUTE} can be shadowed: events carry chat-completions bodies and replay calls candidates' chat endpoint; other routes are relayed through gateway.passThrough`;
+
 export const GatewaySamplingSchema = z
   .object({
     /** Fraction of requests published to Kafka. Changeable at runtime (SIGHUP, admin endpoint). */
@@ -301,8 +305,14 @@ export const GatewaySamplingSchema = z
     keyHeader: z.string().toLowerCase().optional(),
     /** Salt of the sampling hash; change it to draw another sample at the same rate. */
     salt: z.string().default('shadow-replay'),
-    /** Only these routes are shadowed. @defaultValue `['/v1/chat/completions']` */
-    routes: z.array(z.string().startsWith('/')).default(['/v1/chat/completions']),
+    /**
+     * Routes shadowed: `['/v1/chat/completions']`, or `[]` to shadow nothing. Only chat
+     * completions can be: a RequestEvent carries a chat-completions body, and replay, join and
+     * evaluator call and compare chat completions; `/v1/completions` and `/v1/embeddings` have
+     * no `messages` to replay, so they are relayed (`passThrough`), never shadowed.
+     * @defaultValue `['/v1/chat/completions']`
+     */
+    routes: z.array(z.string().refine((route) => route === SHADOWABLE_ROUTE, shadowableOnly)).default([SHADOWABLE_ROUTE]),
     /** When set, only requests for these models are shadowed. */
     models: z.array(z.string()).optional(),
     /** A request carrying this header (any value but `0`/`false`) is never published. */
@@ -330,8 +340,15 @@ export const GatewayConfigSchema = z
      * clients that guarantee unique ids. @defaultValue `generate`
      */
     requestIds: z.enum(['generate', 'client']).default('generate'),
-    /** Routes relayed to the stable endpoint without shadowing. */
-    passThrough: z.array(z.string().startsWith('/')).default(['/v1/models', '/v1/completions', '/v1/embeddings']),
+    /** Routes relayed to the stable endpoint as they are (any method, body streamed both ways), never shadowed. */
+    passThrough: z
+      .array(
+        z
+          .string()
+          .startsWith('/')
+          .refine((route) => route !== SHADOWABLE_ROUTE, `${SHADOWABLE_ROUTE} is the shadowed route, not a pass-through one; to shadow nothing set sampling.routes: [] or sampling.rate: 0`),
+      )
+      .default(['/v1/models', '/v1/completions', '/v1/embeddings']),
     /** Every string published (request body, tools, tool calls, metadata, the stable answer, header values) is redacted; the live request is untouched. */
     redaction: z
       .object({

@@ -1,7 +1,8 @@
+import { once as onceEvent } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { SECRET_HEADERS, type ResponseError } from '@shadow-replay/contracts';
+import { SECRET_HEADERS, SHADOWABLE_ROUTE, type ResponseError } from '@shadow-replay/contracts';
 import {
   CallErrorCode,
   ServiceHttpServer,
@@ -30,7 +31,7 @@ import { Sampler } from './sampler.js';
 
 export { endToEndHeaders, relayedResponseHeaders } from './proxy-headers.js';
 
-const SHADOWED_ROUTE = '/v1/chat/completions';
+const SHADOWED_ROUTE = SHADOWABLE_ROUTE;
 const ADMIN_SAMPLING = '/admin/sampling';
 const CLIENT_REQUEST_ID = 'x-request-id';
 /** The id the request's events are published under, on every answer. */
@@ -291,7 +292,10 @@ export class GatewayService implements Service {
         bodyTimeout: this.#settings.gateway.stable.timeouts.firstTokenMs,
       });
       res.writeHead(upstream.statusCode, relayedResponseHeaders(upstream.headers));
-      for await (const chunk of upstream.body) res.write(chunk as Buffer);
+      // Each chunk goes out as it arrives; a slow client pauses the upstream read instead of filling memory.
+      for await (const chunk of upstream.body) {
+        if (!res.write(chunk as Buffer)) await onceEvent(res, 'drain', { signal: cancel.signal });
+      }
       res.end();
       this.#metrics.requests.inc({ route, status: `${Math.floor(upstream.statusCode / 100)}xx` });
     } catch (error) {

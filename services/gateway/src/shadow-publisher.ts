@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { ChatRequestSchema, SECRET_HEADERS, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
+import { ChatRequestSchema, SECRET_HEADERS, SHADOWABLE_ROUTE, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
 import { CallErrorCode, ResponseAssembler, createKafka, createPipelineProducer, ensureTopics, type Logger } from '@shadow-replay/platform';
 import type { CapturedExchange, CountsReport, DropReason } from './capture.js';
 import type { GatewaySettings } from './config.js';
@@ -7,7 +7,7 @@ import { PublishBuffer } from './publish-buffer.js';
 import { Redactor } from './redaction.js';
 import { Sampler, SkipReason } from './sampler.js';
 
-const SHADOWED_ROUTE = '/v1/chat/completions';
+const SHADOWED_ROUTE = SHADOWABLE_ROUTE;
 
 export interface ShadowPublisherOptions {
   settings: GatewaySettings;
