@@ -334,7 +334,7 @@ export class GatewayService implements Service {
     const maxCapture = this.#settings.gateway.handoff.maxCaptureBytes;
     let captureLimit: number | null = null;
     if (!sampling.publish) this.#metrics.notShadowed.inc({ reason: sampling.reason });
-    else if (body.length > maxCapture) this.#metrics.unpublishable.inc({ reason: 'too_large' });
+    else if (body.length > maxCapture) this.#count({ ...NO_COUNTS, unpublishable: { too_large: 1 } });
     else captureLimit = maxCapture - body.length;
 
     const stable = this.#settings.gateway.stable;
@@ -373,7 +373,7 @@ export class GatewayService implements Service {
     this.#metrics.upstreamLatency.observe({ route: SHADOWED_ROUTE }, endAt / 1000);
     if (!sampling.publish || captureLimit === null) return;
     if (outcome.overflowed) {
-      this.#metrics.unpublishable.inc({ reason: 'too_large' });
+      this.#count({ ...NO_COUNTS, unpublishable: { too_large: 1 } });
       return;
     }
     const captured: Record<string, string | string[]> = {};
@@ -396,6 +396,8 @@ function closeAfter(res: ServerResponse): void {
   if (res.writableFinished) socket?.destroySoon();
   else res.once('finish', () => socket?.destroySoon());
 }
+
+const NO_COUNTS: CountsReport = { taken: 0, takenBytes: 0, sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
 
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
