@@ -35,7 +35,8 @@ describe('the pipeline end to end on real Kafka and Redis', () => {
     t.after(() => Promise.all([stableSim.close(), candidateSim.close()]));
 
     const scope = testScope(t, (id) => ({
-      gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stable.url } },
+      // sendTraffic names each request (x-request-id) and the test finds the events by those names.
+      gateway: { listen: { port: 0 }, stable: { name: 'stable', baseUrl: stable.url }, requestIds: 'client' },
       experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: candidate.url, rate: { concurrency: 16 } }] },
     }));
     const experimentId = scope.config.experiment?.id ?? '';

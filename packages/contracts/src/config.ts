@@ -59,6 +59,11 @@ export const RedisConfigSchema = z
 
 export const HttpListenSchema = z.object({ host: host.default('127.0.0.1'), port: port }).strict();
 
+const loopbackHost = host.refine(
+  (value) => value === 'localhost' || value === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(value),
+  'a loopback address (127.0.0.1, ::1 or localhost): the admin endpoint changes what is published',
+);
+
 export const EndpointConfigSchema = z
   .object({
     name: name,
@@ -301,6 +306,10 @@ const regexSource = z.string().min(1).refine((source) => {
 export const RedactionBuiltin = { email: 'email', phone: 'phone', card: 'card', apiKey: 'apiKey' } as const;
 export type RedactionBuiltin = (typeof RedactionBuiltin)[keyof typeof RedactionBuiltin];
 
+/** The one route the gateway can shadow (the event contract carries chat-completions bodies). */
+export const SHADOWABLE_ROUTE = '/v1/chat/completions';
+const shadowableOnly = `only ${SHADOWABLE_ROUTE} can be shadowed: events carry chat-completions bodies and replay calls candidates' chat endpoint; other routes are relayed through gateway.passThrough`;
+
 export const GatewaySamplingSchema = z
   .object({
     /** Fraction of requests published to Kafka. Changeable at runtime (SIGHUP, admin endpoint). */
@@ -313,8 +322,14 @@ export const GatewaySamplingSchema = z
     keyHeader: z.string().toLowerCase().optional(),
     /** Salt of the sampling hash; change it to draw another sample at the same rate. */
     salt: z.string().default('shadow-replay'),
-    /** Only these routes are shadowed. @defaultValue `['/v1/chat/completions']` */
-    routes: z.array(z.string().startsWith('/')).default(['/v1/chat/completions']),
+    /**
+     * Routes shadowed: `['/v1/chat/completions']`, or `[]` to shadow nothing. Only chat
+     * completions can be: a RequestEvent carries a chat-completions body, and replay, join and
+     * evaluator call and compare chat completions; `/v1/completions` and `/v1/embeddings` have
+     * no `messages` to replay, so they are relayed (`passThrough`), never shadowed.
+     * @defaultValue `['/v1/chat/completions']`
+     */
+    routes: z.array(z.string().refine((route) => route === SHADOWABLE_ROUTE, shadowableOnly)).default([SHADOWABLE_ROUTE]),
     /** When set, only requests for these models are shadowed. */
     models: z.array(z.string()).optional(),
     /** A request carrying this header (any value but `0`/`false`) is never published. */
@@ -333,9 +348,25 @@ export const GatewayConfigSchema = z
       .array(z.string().toLowerCase())
       .default(['user-agent', 'x-tenant-id', 'x-conversation-id', 'openai-organization'])
       .refine((list) => list.every((name) => !SECRET_HEADERS.includes(name)), `credential headers (${SECRET_HEADERS.join(', ')}) are never published`),
-    /** Routes relayed to the stable endpoint without shadowing. */
-    passThrough: z.array(z.string().startsWith('/')).default(['/v1/models', '/v1/completions', '/v1/embeddings']),
-    /** Message content is redacted before it is published (the user's request is untouched). */
+    /**
+     * Where each published request's id (its events' Kafka key and the join's key) comes from.
+     * `generate`: a fresh UUID for every request; the client's `x-request-id` is published among
+     * the headers and echoed back, never used as a key, so no client can make two requests share
+     * one. `client`: the client's `x-request-id` when it is 1–128 of `A-Z a-z 0-9 . _ ~ -` and
+     * this instance has not adopted it among its last 100,000, else a fresh UUID: only for
+     * clients that guarantee unique ids. @defaultValue `generate`
+     */
+    requestIds: z.enum(['generate', 'client']).default('generate'),
+    /** Routes relayed to the stable endpoint as they are (any method, body streamed both ways), never shadowed. */
+    passThrough: z
+      .array(
+        z
+          .string()
+          .startsWith('/')
+          .refine((route) => route !== SHADOWABLE_ROUTE, `${SHADOWABLE_ROUTE} is the shadowed route, not a pass-through one; to shadow nothing set sampling.routes: [] or sampling.rate: 0`),
+      )
+      .default(['/v1/models', '/v1/completions', '/v1/embeddings']),
+    /** Every string published (request body, tools, tool calls, metadata, the stable answer, header values) is redacted; the live request is untouched. */
     redaction: z
       .object({
         builtins: z.array(z.enum(['email', 'phone', 'card', 'apiKey'])).default(['email', 'phone', 'card', 'apiKey']),
@@ -350,6 +381,38 @@ export const GatewayConfigSchema = z
       .object({ maxEvents: z.number().int().positive().default(10_000), maxBytes: z.number().int().positive().default(64 * 1024 * 1024) })
       .strict()
       .prefault({}),
+    /**
+     * What the live path may hold for the publisher thread. Past a bound the exchange is dropped
+     * and counted (`handoff_full`, `too_large`); the live path never waits on the thread.
+     */
+    handoff: z
+      .object({
+        /** Exchanges handed to the publisher thread that it has not taken in yet. @defaultValue 5000 */
+        maxExchanges: z.number().int().positive().default(5_000),
+        /** Bytes of those exchanges (request body and relayed answer each). @defaultValue 64 MiB */
+        maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+        /**
+         * Bytes of one exchange kept for publishing: the request body plus the answer as relayed
+         * (SSE framing included, so a streamed answer takes several times its text). A larger
+         * exchange stops being kept and is counted `too_large`; its relay is untouched.
+         * @defaultValue 4 MiB
+         */
+        maxCaptureBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      })
+      .strict()
+      .refine((handoff) => handoff.maxCaptureBytes <= handoff.maxBytes, { message: 'maxCaptureBytes must not exceed maxBytes (one exchange must fit in the hand-off)', path: ['maxCaptureBytes'] })
+      .prefault({}),
+    /**
+     * The admin endpoint (`GET`/`PUT /admin/sampling`) on its own listener, bound to loopback
+     * only: it changes what is published, so it is never served on the public listener. Absent:
+     * no admin endpoint (SIGHUP still reloads the sampling rate).
+     */
+    admin: z.object({ host: loopbackHost.default('127.0.0.1'), port: port }).strict().optional(),
+    /**
+     * At SIGTERM, once in-flight requests finished, the time allowed to flush the publish buffer;
+     * what is left is dropped and counted `shutdown`. @defaultValue 5000
+     */
+    flushDeadlineMs: z.number().int().positive().default(5_000),
     /** The connection pool to the stable endpoint. */
     upstream: z
       .object({

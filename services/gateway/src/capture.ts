@@ -1,4 +1,4 @@
-import type { ResponseError } from '@shadow-replay/contracts';
+import type { ResponseError, SamplingDecision } from '@shadow-replay/contracts';
 
 /**
  * What the live path hands to the publisher thread about one exchange: the request body and
@@ -10,8 +10,10 @@ export interface CapturedExchange {
   requestId: string;
   /** Epoch ms when the request was sent to the stable model. */
   occurredAt: number;
-  /** Only the request headers the publisher may look at (allowlist, sampling, tenant). */
+  /** Only the request headers the publisher may look at (allowlist, tenant, conversation). */
   headers: Record<string, string | string[]>;
+  /** The live path's sampling decision (rate and key); the model filter is the thread's. */
+  sampling: SamplingDecision;
   status: number | null;
   failure: ResponseError | null;
   streamed: boolean;
@@ -30,6 +32,13 @@ export interface CapturedExchange {
 export interface CaptureInput extends Omit<CapturedExchange, 'bytes' | 'bodyLength' | 'chunkLengths'> {
   body: Buffer;
   chunks: Buffer[];
+}
+
+/** Bytes an exchange takes once packed: known before anything is copied. */
+export function captureSize(input: Pick<CaptureInput, 'body' | 'chunks'>): number {
+  let size = input.body.length;
+  for (const chunk of input.chunks) size += chunk.length;
+  return size;
 }
 
 /**
@@ -52,6 +61,7 @@ export function packExchange(input: CaptureInput): CapturedExchange {
     requestId: input.requestId,
     occurredAt: input.occurredAt,
     headers: input.headers,
+    sampling: input.sampling,
     status: input.status,
     failure: input.failure,
     streamed: input.streamed,
@@ -67,17 +77,24 @@ export function packExchange(input: CaptureInput): CapturedExchange {
 /** Messages from the live path to the publisher thread. */
 export type ToPublisher =
   | { type: 'capture'; items: CapturedExchange[] }
-  | { type: 'rate'; rate: number }
   | { type: 'sync'; id: number }
-  | { type: 'close'; deadlineMs: number };
+  | { type: 'close'; deadlineMs: number }
+  /** Tests: the thread blocks until the flag's first int32 is set, as a thread starved of CPU would. */
+  | { type: 'stall'; flag: SharedArrayBuffer };
 
-/** `publisher_failed`: the publisher thread stopped; the live path drops what it would have handed over. */
-export type DropReason = 'buffer_full' | 'send_failed' | 'shutdown' | 'publisher_failed';
+/**
+ * Why events were dropped. `handoff_full`: the publisher thread had not taken in what the live
+ * path handed it before (`gateway.handoff`); `publisher_failed`: the thread stopped; the live
+ * path drops what it would have handed over.
+ */
+export type DropReason = 'buffer_full' | 'send_failed' | 'shutdown' | 'publisher_failed' | 'handoff_full';
 
 /** Counts since the previous report; the live path adds them to its metrics. */
 export interface CountsReport {
   /** Exchanges the thread took in (each one becomes two events, or a count of why not). */
   taken: number;
+  /** Packed bytes of the exchanges taken in. */
+  takenBytes: number;
   sent: number;
   dropped: Partial<Record<DropReason, number>>;
   unpublishable: Record<string, number>;

@@ -4,6 +4,7 @@ export * from './gateway-service.js';
 export * from './publish-buffer.js';
 export * from './publisher-thread.js';
 export * from './redaction.js';
+export * from './request-ids.js';
 export * from './sampler.js';
 export * from './shadow-publisher.js';
 export { main } from './main.js';

@@ -9,18 +9,22 @@ export interface ExchangeOutcome {
   streamed: boolean;
   /** The error that ended the call early, if any (timeout, refused connection, the user leaving). */
   error: unknown;
-  /** Every chunk relayed to the user, in order (references, not copies). */
+  /** Every chunk relayed to the user, in order (references, not copies); empty when not captured. */
   chunks: Buffer[];
-  /** Arrival of each chunk of a streamed answer, ms after the request was sent. */
+  /** Arrival of each chunk of a streamed answer, ms after the request was sent; empty when not captured. */
   chunkTimes: number[];
+  /** The answer outgrew the capture limit: what was kept was let go, nothing of it can be published. */
+  overflowed: boolean;
   /** End of the answer or of the failure, ms after the request was sent. */
   endAt: number;
 }
 
 /**
  * One call to the stable model, relayed to the user by an undici dispatch handler: each chunk
- * is written to the user as it arrives, with no stream or promise in between, and only its
- * reference and arrival time are kept. Backpressure from a slow user pauses the upstream read.
+ * is written to the user as it arrives, with no stream or promise in between. When the exchange
+ * is to be published, the chunk's reference and arrival time are kept, up to `captureLimit`
+ * bytes; past it they are let go (the relay goes on). Backpressure from a slow user pauses the
+ * upstream read.
  */
 export class LiveExchange implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
@@ -34,13 +38,18 @@ export class LiveExchange implements Dispatcher.DispatchHandler {
   #held: Buffer | undefined;
   #paused = false;
   #finished = false;
-  readonly #chunks: Buffer[] = [];
-  readonly #chunkTimes: number[] = [];
+  #chunks: Buffer[] = [];
+  #chunkTimes: number[] = [];
+  /** Bytes that may still be kept, or null when nothing is (not published, or overflowed). */
+  #room: number | null;
+  #overflowed = false;
 
-  constructor(res: ServerResponse, sentAt: number, extraHeaders: Record<string, string>, done: (outcome: ExchangeOutcome) => void) {
+  /** `captureLimit`: answer bytes to keep for publishing; null keeps nothing. */
+  constructor(res: ServerResponse, sentAt: number, extraHeaders: Record<string, string>, captureLimit: number | null, done: (outcome: ExchangeOutcome) => void) {
     this.#res = res;
     this.#sentAt = sentAt;
     this.#extraHeaders = extraHeaders;
+    this.#room = captureLimit;
     this.#done = done;
   }
 
@@ -67,9 +76,8 @@ export class LiveExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.#chunks.push(chunk);
+    if (this.#room !== null) this.#keep(chunk);
     if (this.#streamed) {
-      this.#chunkTimes.push(performance.now() - this.#sentAt);
       this.#write(controller, chunk);
       return;
     }
@@ -91,6 +99,19 @@ export class LiveExchange implements Dispatcher.DispatchHandler {
     this.#finish(this.#abortReason ?? error, performance.now() - this.#sentAt);
   }
 
+  #keep(chunk: Buffer): void {
+    if (chunk.length > (this.#room ?? 0)) {
+      this.#room = null;
+      this.#overflowed = true;
+      this.#chunks = [];
+      this.#chunkTimes = [];
+      return;
+    }
+    this.#room = (this.#room ?? 0) - chunk.length;
+    this.#chunks.push(chunk);
+    if (this.#streamed) this.#chunkTimes.push(performance.now() - this.#sentAt);
+  }
+
   #write(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#res.write(chunk) || this.#paused) return;
     this.#paused = true;
@@ -104,6 +125,6 @@ export class LiveExchange implements Dispatcher.DispatchHandler {
   #finish(error: unknown, endAt: number): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#done({ status: this.#status, streamed: this.#streamed, error, chunks: this.#chunks, chunkTimes: this.#chunkTimes, endAt });
+    this.#done({ status: this.#status, streamed: this.#streamed, error, chunks: this.#chunks, chunkTimes: this.#chunkTimes, overflowed: this.#overflowed, endAt });
   }
 }

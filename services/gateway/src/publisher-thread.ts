@@ -1,6 +1,6 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Logger } from '@shadow-replay/platform';
-import type { CapturedExchange, CountsReport, FromPublisher, ToPublisher } from './capture.js';
+import { captureSize, packExchange, type CaptureInput, type CapturedExchange, type CountsReport, type DropReason, type FromPublisher, type ToPublisher } from './capture.js';
 import type { GatewaySettings } from './config.js';
 
 export interface PublisherThreadOptions {
@@ -28,11 +28,16 @@ function spawnPublisher(options: WorkerOptions): Worker {
 const HANDOFF_BATCH_MS = 10;
 /** How long close() waits beyond the flush deadline before it stops the thread. */
 const CLOSE_GRACE_MS = 2_000;
+/** How long a scrape waits for the thread's report; a starved thread leaves the last one in place. */
+const SYNC_TIMEOUT_MS = 1_000;
 
 /**
  * The live path's handle on the publisher thread. `offer` never waits: the exchanges of a few
- * milliseconds go over in one message, their buffers transferred. If the thread dies, users
- * are unaffected and what would have been published is dropped and counted.
+ * milliseconds go over in one message, their buffers transferred. What was handed over and not
+ * yet taken in by the thread is bounded (`gateway.handoff`): past the bound, an exchange is
+ * dropped and counted `handoff_full` before anything of it is copied, so a starved thread cannot
+ * make the live path's memory grow. If the thread dies, users are unaffected and what would have
+ * been published is dropped and counted.
  */
 export class PublisherThread {
   readonly #options: PublisherThreadOptions;
@@ -47,9 +52,13 @@ export class PublisherThread {
   readonly #synced = new Map<number, () => void>();
   #closed: (() => void) | undefined;
   #depth = 0;
+  #bufferBytes = 0;
   /** Exchanges posted to the thread, and those it reported taking in. */
   #posted = 0;
   #taken = 0;
+  /** Exchanges accepted by `offer` (pending or posted) that the thread has not reported taking in, and their bytes. */
+  #inFlight = 0;
+  #inFlightBytes = 0;
   #closing = false;
 
   constructor(options: PublisherThreadOptions) {
@@ -64,6 +73,16 @@ export class PublisherThread {
   /** Events waiting in the thread's buffer, as of its last report. */
   get depth(): number {
     return this.#depth;
+  }
+
+  /** Bytes of the events waiting in the thread's buffer, as of its last report. */
+  get bufferBytes(): number {
+    return this.#bufferBytes;
+  }
+
+  /** Exchanges handed over (or about to be) that the thread has not taken in yet, and their bytes. */
+  get inFlight(): { exchanges: number; bytes: number } {
+    return { exchanges: this.#inFlight, bytes: this.#inFlightBytes };
   }
 
   /** Starts the thread and waits until it runs; a thread that cannot start is logged, not fatal. */
@@ -97,18 +116,24 @@ export class PublisherThread {
     await ready;
   }
 
-  setSamplingRate(rate: number): void {
-    // Exchanges handed over before the change are decided at the old rate.
-    this.#flush();
-    this.#post({ type: 'rate', rate });
-  }
-
-  /** Hands one exchange over; never waits. */
-  offer(exchange: CapturedExchange): void {
+  /**
+   * Hands one exchange over, packed into one buffer (one copy) when it fits in the hand-off
+   * bound, else dropped and counted without a copy. Never waits.
+   */
+  offer(input: CaptureInput): void {
     if (!this.#alive) {
-      this.#options.onCounts(lostCounts(2, this.#depth));
+      this.#options.onCounts(dropCounts('publisher_failed', 2, this.#depth));
       return;
     }
+    const size = captureSize(input);
+    const { maxExchanges, maxBytes } = this.#options.settings.gateway.handoff;
+    if (this.#inFlight + 1 > maxExchanges || this.#inFlightBytes + size > maxBytes) {
+      this.#options.onCounts(dropCounts('handoff_full', 2, this.#depth));
+      return;
+    }
+    const exchange: CapturedExchange = packExchange(input);
+    this.#inFlight++;
+    this.#inFlightBytes += size;
     this.#offers++;
     this.#pending.push(exchange);
     if (this.#flushScheduled) return;
@@ -128,7 +153,14 @@ export class PublisherThread {
         return;
       }
       const id = ++this.#syncId;
-      this.#synced.set(id, resolve);
+      const timer = setTimeout(() => {
+        this.#synced.delete(id);
+        resolve();
+      }, SYNC_TIMEOUT_MS);
+      this.#synced.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
       this.#post({ type: 'sync', id });
     });
     const entry = { promise, offers: this.#offers };
@@ -137,6 +169,20 @@ export class PublisherThread {
       if (this.#sync === entry) this.#sync = undefined;
     });
     return promise;
+  }
+
+  /**
+   * Tests only: blocks the thread (it takes nothing in, reports nothing, publishes nothing)
+   * until the returned function is called, as a thread starved of CPU would be.
+   */
+  stall(): () => void {
+    const flag = new SharedArrayBuffer(4);
+    this.#post({ type: 'stall', flag });
+    return () => {
+      const view = new Int32Array(flag);
+      Atomics.store(view, 0, 1);
+      Atomics.notify(view, 0);
+    };
   }
 
   /** Flushes the thread's buffer within the deadline, then stops the thread. */
@@ -166,7 +212,8 @@ export class PublisherThread {
     const items = this.#pending;
     this.#pending = [];
     if (!this.#alive) {
-      this.#options.onCounts(lostCounts(2 * items.length, this.#depth));
+      this.#forget(items);
+      this.#options.onCounts(dropCounts('publisher_failed', 2 * items.length, this.#depth));
       return;
     }
     this.#posted += items.length;
@@ -186,13 +233,23 @@ export class PublisherThread {
     const lost = this.#depth + 2 * (this.#posted - this.#taken);
     this.#taken = this.#posted;
     this.#depth = 0;
-    if (lost > 0) this.#options.onCounts({ ...lostCounts(lost, 0), depth: 0 });
+    this.#bufferBytes = 0;
+    this.#inFlight = this.#pending.length;
+    this.#inFlightBytes = this.#pending.reduce((sum, item) => sum + item.bytes.byteLength, 0);
+    if (lost > 0) this.#options.onCounts(dropCounts('publisher_failed', lost, 0));
   }
 
   #dropPending(): void {
-    const count = this.#pending.length;
+    const items = this.#pending;
     this.#pending = [];
-    if (count > 0) this.#options.onCounts(lostCounts(2 * count, this.#depth));
+    this.#forget(items);
+    if (items.length > 0) this.#options.onCounts(dropCounts('publisher_failed', 2 * items.length, this.#depth));
+  }
+
+  /** Exchanges that will never reach the thread leave the hand-off bound. */
+  #forget(items: CapturedExchange[]): void {
+    this.#inFlight -= items.length;
+    for (const item of items) this.#inFlightBytes -= item.bytes.byteLength;
   }
 
   #post(message: ToPublisher, transfer: ArrayBuffer[] = []): void {
@@ -203,7 +260,10 @@ export class PublisherThread {
     switch (message.type) {
       case 'counts':
         this.#depth = message.counts.depth;
+        this.#bufferBytes = message.counts.bytes;
         this.#taken += message.counts.taken;
+        this.#inFlight -= message.counts.taken;
+        this.#inFlightBytes -= message.counts.takenBytes;
         this.#options.onCounts(message.counts);
         return;
       case 'synced':
@@ -220,7 +280,7 @@ export class PublisherThread {
   }
 }
 
-/** A report of `events` dropped because the thread is gone. */
-function lostCounts(events: number, depth: number): CountsReport {
-  return { taken: 0, sent: 0, dropped: { publisher_failed: events }, unpublishable: {}, notShadowed: {}, depth, bytes: 0 };
+/** A report of `events` dropped on the live side, for `reason`. */
+function dropCounts(reason: DropReason, events: number, depth: number): CountsReport {
+  return { taken: 0, takenBytes: 0, sent: 0, dropped: { [reason]: events }, unpublishable: {}, notShadowed: {}, depth, bytes: 0 };
 }

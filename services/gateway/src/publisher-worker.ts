@@ -58,12 +58,12 @@ port.on('message', (message: ToPublisher) => {
     case 'capture':
       for (const exchange of message.items) publisher.handle(exchange);
       return;
-    case 'rate':
-      publisher.setSamplingRate(message.rate);
-      return;
     case 'sync':
       report();
       post({ type: 'synced', id: message.id });
+      return;
+    case 'stall':
+      Atomics.wait(new Int32Array(message.flag), 0, 0);
       return;
     case 'close':
       void publisher

@@ -31,9 +31,16 @@ export interface RedactionConfig {
   patterns: Array<{ name: string; regex: string; replacement?: string | undefined }>;
 }
 
+/** Request fields that identify the end user; they are dropped rather than redacted. */
+export const END_USER_FIELDS: readonly string[] = ['user', 'safety_identifier'];
+
 /**
- * Removes personal data and secrets from message content before it leaves the gateway. The
- * user's request to the live model is untouched; only what is published is redacted.
+ * Removes personal data and secrets from what the gateway publishes. Every string of the request
+ * body and of the assembled answer is redacted, at any depth and whatever field holds it
+ * (message text, tool definitions, tool-call arguments, tool results, `metadata`, unknown
+ * fields), object keys included; the structure is kept. The fields that identify the end user
+ * (`user`, `safety_identifier`) are dropped. The user's request to the live model is untouched;
+ * only what is published is redacted.
  */
 export class Redactor {
   readonly #rules: Rule[];
@@ -54,27 +61,33 @@ export class Redactor {
     return out;
   }
 
-  /** A copy of the request body with every text content redacted (plain strings and text parts). */
+  /** A redacted copy of the request body, without the end user's identifiers. */
   request(body: ChatRequest): ChatRequest {
-    return { ...body, messages: body.messages.map((message) => ({ ...message, content: this.#content(message.content) })) };
+    // The walk keeps every object an object and every string a string: still a ChatRequest.
+    const out = this.json(body) as ChatRequest;
+    for (const field of END_USER_FIELDS) delete out[field];
+    return out;
   }
 
   response(response: AssembledResponse | null): AssembledResponse | null {
-    if (response === null) return null;
-    return { ...response, choices: response.choices.map((choice) => ({ ...choice, content: choice.content === null ? null : this.text(choice.content) })) };
+    return response === null ? null : (this.json(response) as AssembledResponse);
   }
 
-  #content(content: unknown): unknown {
-    if (typeof content === 'string') return this.text(content);
-    if (Array.isArray(content)) {
-      return content.map((part: unknown) => {
-        if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') {
-          return { ...part, text: this.text((part as { text: string }).text) };
-        }
-        return part;
-      });
+  /**
+   * A copy of a JSON value with every string (object keys included) redacted. A string holding
+   * JSON (tool-call arguments) is redacted as text, so its formatting is kept; the built-in
+   * patterns never touch JSON syntax, but a custom pattern that spans it leaves the string
+   * unparsable: privacy before validity.
+   */
+  json(value: unknown): unknown {
+    if (typeof value === 'string') return this.text(value);
+    if (Array.isArray(value)) return value.map((item: unknown) => this.json(item));
+    if (typeof value === 'object' && value !== null) {
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) out[this.text(key)] = this.json(item);
+      return out;
     }
-    return content;
+    return value;
   }
 }
 

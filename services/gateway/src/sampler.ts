@@ -13,19 +13,22 @@ export interface SamplerConfig {
 export interface SampleInput {
   requestId: string;
   route: string;
-  model: string | undefined;
   headers: Record<string, string | string[] | undefined>;
 }
 
 export const SkipReason = { route: 'route', model: 'model', optOut: 'opt_out', sampledOut: 'sampled_out' } as const;
 export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
 
-export type SampleResult = { publish: true; decision: SamplingDecision } | { publish: false; reason: SkipReason };
+export type SampleResult = { publish: true; decision: SamplingDecision } | { publish: false; reason: Exclude<SkipReason, 'model'> };
 
 /**
  * Decides which requests are published. The decision is a salted hash of the request id, or of
  * a header value (tenant, user, conversation) so that all requests sharing it are decided alike.
  * The rate can change at runtime; the salt keeps the decision stable across restarts.
+ *
+ * `decide` needs only the route and the headers, so the live path makes it before it keeps
+ * anything of the exchange: a request sampled out costs a hash. The model filter needs the
+ * parsed body and is applied by the publisher thread (`acceptsModel`).
  */
 export class Sampler {
   readonly #config: SamplerConfig;
@@ -47,7 +50,6 @@ export class Sampler {
 
   decide(input: SampleInput): SampleResult {
     if (!this.#config.routes.includes(input.route)) return { publish: false, reason: SkipReason.route };
-    if (this.#config.models !== undefined && !this.#config.models.includes(input.model ?? '')) return { publish: false, reason: SkipReason.model };
     const optOut = first(input.headers[this.#config.optOutHeader]);
     if (optOut !== undefined && optOut !== '0' && optOut.toLowerCase() !== 'false') return { publish: false, reason: SkipReason.optOut };
     const header = this.#config.keyHeader;
@@ -55,6 +57,11 @@ export class Sampler {
     const key = keyValue === undefined || keyValue.length === 0 ? null : `header:${header}`;
     if (samplingFraction(this.#config.salt, keyValue || input.requestId) >= this.#rate) return { publish: false, reason: SkipReason.sampledOut };
     return { publish: true, decision: { rate: this.#rate, key, sampled: true } };
+  }
+
+  /** False when `sampling.models` is set and does not name the request's model. */
+  acceptsModel(model: string | undefined): boolean {
+    return this.#config.models === undefined || this.#config.models.includes(model ?? '');
   }
 }
 

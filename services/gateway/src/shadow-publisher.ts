@@ -1,12 +1,13 @@
-import { ChatRequestSchema, SECRET_HEADERS, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
+import { StringDecoder } from 'node:string_decoder';
+import { ChatRequestSchema, SECRET_HEADERS, SHADOWABLE_ROUTE, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
 import { CallErrorCode, ResponseAssembler, createKafka, createPipelineProducer, ensureTopics, type Logger } from '@shadow-replay/platform';
 import type { CapturedExchange, CountsReport, DropReason } from './capture.js';
 import type { GatewaySettings } from './config.js';
 import { PublishBuffer } from './publish-buffer.js';
 import { Redactor } from './redaction.js';
-import { Sampler } from './sampler.js';
+import { Sampler, SkipReason } from './sampler.js';
 
-const SHADOWED_ROUTE = '/v1/chat/completions';
+const SHADOWED_ROUTE = SHADOWABLE_ROUTE;
 
 export interface ShadowPublisherOptions {
   settings: GatewaySettings;
@@ -17,9 +18,10 @@ export interface ShadowPublisherOptions {
 
 /**
  * Everything the gateway does for the shadow path, off the live path: assembles the stable
- * answer from the relayed chunks (timed with the live path's timestamps), decides sampling,
- * builds and redacts the events, serializes them and owns the bounded publish buffer and the
- * Kafka producer. Runs in the publisher thread.
+ * answer from the relayed chunks (timed with the live path's timestamps), applies the model
+ * filter (the live path decided the rest of sampling before keeping anything), builds and
+ * redacts the events, serializes them and owns the bounded publish buffer and the Kafka
+ * producer. Runs in the publisher thread.
  */
 export class ShadowPublisher {
   readonly #settings: GatewaySettings;
@@ -36,7 +38,8 @@ export class ShadowPublisher {
     this.#onChange = options.onChange;
     this.#sampler = new Sampler(settings.gateway.sampling);
     this.#redactor = new Redactor(settings.gateway.redaction);
-    this.#allow = new Set(settings.gateway.headerAllowlist.filter((name) => !SECRET_HEADERS.includes(name)));
+    // The client's own request id is always recorded: the event's id is the gateway's (request-ids.ts).
+    this.#allow = new Set([...settings.gateway.headerAllowlist, 'x-request-id'].filter((name) => !SECRET_HEADERS.includes(name)));
     const kafka = createKafka({ brokers: settings.addresses.kafkaBrokers, clientId: `${settings.kafka.clientId}-gateway`, log: options.log });
     this.#buffer = new PublishBuffer({
       producer: createPipelineProducer(kafka),
@@ -58,10 +61,6 @@ export class ShadowPublisher {
     this.#buffer.start();
   }
 
-  setSamplingRate(rate: number): void {
-    this.#sampler.setRate(rate);
-  }
-
   /** The counts since the last call, with the buffer's current depth. */
   takeCounts(): CountsReport {
     const counts = this.#counts;
@@ -79,6 +78,7 @@ export class ShadowPublisher {
   /** Turns one relayed exchange into its two events and offers them to the buffer; never waits. */
   handle(exchange: CapturedExchange): void {
     this.#counts.taken++;
+    this.#counts.takenBytes += exchange.bytes.byteLength;
     const bytes = Buffer.from(exchange.bytes);
     const body = parseChatBody(bytes.subarray(0, exchange.bodyLength));
     if (body === null) {
@@ -86,20 +86,23 @@ export class ShadowPublisher {
       this.#onChange();
       return;
     }
-    const decision = this.#sampler.decide({ requestId: exchange.requestId, route: SHADOWED_ROUTE, model: body.model, headers: exchange.headers });
-    if (!decision.publish) {
-      bump(this.#counts.notShadowed, decision.reason);
+    if (!this.#sampler.acceptsModel(body.model)) {
+      bump(this.#counts.notShadowed, SkipReason.model);
       this.#onChange();
       return;
     }
     const assembler = new ResponseAssembler(body, 0, exchange.occurredAt);
     let offset = exchange.bodyLength;
     if (exchange.streamed) {
+      // A chunk may end inside a multi-byte character: decoded across chunks, not one by one.
+      const decoder = new StringDecoder('utf8');
       for (let index = 0; index < exchange.chunkLengths.length; index++) {
         const length = exchange.chunkLengths[index] ?? 0;
-        assembler.feedSse(bytes.subarray(offset, offset + length), exchange.chunkTimes[index] ?? exchange.endAt);
+        assembler.feedSse(decoder.write(bytes.subarray(offset, offset + length)), exchange.chunkTimes[index] ?? exchange.endAt);
         offset += length;
       }
+      const rest = decoder.end();
+      if (rest.length > 0) assembler.feedSse(rest, exchange.endAt);
       assembler.end(exchange.endAt);
     } else {
       assembler.end(exchange.endAt);
@@ -107,12 +110,16 @@ export class ShadowPublisher {
       if (exchange.failure === null) assembler.feedJson(bytes.subarray(offset));
     }
 
+    // Header values are free text too (a user agent may carry an address).
+    const redactor = this.#redactor;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(exchange.headers)) {
-      if (this.#allow.has(name) && typeof value === 'string') headers[name] = value;
+      if (this.#allow.has(name) && typeof value === 'string') headers[name] = redactor.text(value);
     }
-    const tenant = headerValue(exchange.headers, 'x-tenant-id');
-    const conversationId = headerValue(exchange.headers, 'x-conversation-id');
+    const rawTenant = headerValue(exchange.headers, 'x-tenant-id');
+    const rawConversation = headerValue(exchange.headers, 'x-conversation-id');
+    const tenant = rawTenant === undefined ? undefined : redactor.text(rawTenant);
+    const conversationId = rawConversation === undefined ? undefined : redactor.text(rawConversation);
     const { requestId, status, failure, aborted, streamed } = exchange;
     const requestEvent: RequestEvent = {
       schemaVersion: 1,
@@ -121,7 +128,7 @@ export class ShadowPublisher {
       route: SHADOWED_ROUTE,
       ...(tenant === undefined ? {} : { tenant }),
       ...(conversationId === undefined ? {} : { conversationId }),
-      sampling: decision.decision,
+      sampling: exchange.sampling,
       body: this.#redactor.request(body),
       headers,
     };
@@ -163,7 +170,7 @@ export class ShadowPublisher {
 }
 
 function emptyCounts(): CountsReport {
-  return { taken: 0, sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
+  return { taken: 0, takenBytes: 0, sent: 0, dropped: {}, unpublishable: {}, notShadowed: {}, depth: 0, bytes: 0 };
 }
 
 function bump(counts: Record<string, number>, key: string): void {

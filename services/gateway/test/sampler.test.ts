@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Sampler, samplingFraction } from '../src/sampler.js';
 
 const base = { rate: 0.1, salt: 'shadow-replay', routes: ['/v1/chat/completions'], optOutHeader: 'x-shadow-opt-out' };
-const input = (requestId: string, headers: Record<string, string> = {}, model?: string) => ({ requestId, route: '/v1/chat/completions', model, headers });
+const input = (requestId: string, headers: Record<string, string> = {}) => ({ requestId, route: '/v1/chat/completions', headers });
 
 describe('gateway sampling', () => {
   it('gives the same request the same decision every time, across sampler instances', () => {
@@ -41,12 +41,15 @@ describe('gateway sampling', () => {
 
   it('honours the opt-out header, route and model filters, and a rate changed at runtime', () => {
     const sampler = new Sampler({ ...base, rate: 1, models: ['gpt-x'] });
-    assert.deepEqual(sampler.decide(input('r', { 'x-shadow-opt-out': '1' }, 'gpt-x')), { publish: false, reason: 'opt_out' });
-    assert.equal(sampler.decide(input('r', { 'x-shadow-opt-out': 'false' }, 'gpt-x')).publish, true);
-    assert.deepEqual(sampler.decide(input('r', {}, 'other')), { publish: false, reason: 'model' });
-    assert.deepEqual(sampler.decide({ ...input('r', {}, 'gpt-x'), route: '/v1/completions' }), { publish: false, reason: 'route' });
+    assert.deepEqual(sampler.decide(input('r', { 'x-shadow-opt-out': '1' })), { publish: false, reason: 'opt_out' });
+    assert.equal(sampler.decide(input('r', { 'x-shadow-opt-out': 'false' })).publish, true);
+    assert.equal(sampler.acceptsModel('gpt-x'), true);
+    assert.equal(sampler.acceptsModel('other'), false);
+    assert.equal(sampler.acceptsModel(undefined), false);
+    assert.equal(new Sampler(base).acceptsModel(undefined), true, 'without sampling.models every model is shadowed');
+    assert.deepEqual(sampler.decide({ ...input('r'), route: '/v1/completions' }), { publish: false, reason: 'route' });
     sampler.setRate(0);
-    assert.deepEqual(sampler.decide(input('r', {}, 'gpt-x')), { publish: false, reason: 'sampled_out' });
+    assert.deepEqual(sampler.decide(input('r')), { publish: false, reason: 'sampled_out' });
     assert.throws(() => sampler.setRate(1.5), /between 0 and 1/);
   });
 });
