@@ -60,7 +60,7 @@ describe('the judge gate of the verdict', () => {
     const { evaluationRecord } = await import('./fixtures.js');
     const verdictFor = (verdicts: string[]) => {
       const records = verdicts.map((verdict, i) => ({ ...evaluationRecord(i), judge: { verdict } }));
-      const report = buildReport({ experimentId: records[0]?.experimentId ?? '', window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: records.length, evaluated: records.length } } });
+      const report = buildReport({ experimentId: records[0]?.experimentId ?? '', window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: records.length, evaluated: records.length } } }, { maxErrorRateIncrease: 0.2 });
       return report.arms[0]?.verdict;
     };
     const losing = verdictFor(Array.from({ length: 60 }, (_, i) => (i < 10 ? 'win' : 'loss')));

@@ -76,7 +76,7 @@ describe('buildReport conservation', () => {
   });
 
   it('reports an arm that has records but no counters, and only that arm is unbalanced', () => {
-    const built = report([...records(30), ...records(30, { arm: 'other' })], { cand: { consumed: 30, evaluated: 30 } });
+    const built = report([...records(30), ...records(30, { arm: 'other' })], { cand: { consumed: 30, evaluated: 30 } }, { maxErrorRateIncrease: 0.2 });
     assert.deepEqual(built.arms.map((arm) => arm.arm), ['cand', 'other']);
     assert.equal(built.conservation.byArm.cand!.balanced, true);
     assert.equal(built.conservation.byArm.other!.balanced, false);
@@ -228,7 +228,7 @@ describe('buildReport verdict', () => {
   });
 
   it('honours a configured minimum number of samples', () => {
-    const verdict = report(records(10), { cand: { consumed: 10, evaluated: 10 } }, { minSamples: 10 }).arms[0]!.verdict;
+    const verdict = report(records(10), { cand: { consumed: 10, evaluated: 10 } }, { minSamples: 10, maxErrorRateIncrease: 0.3 }).arms[0]!.verdict;
     assert.equal(verdict.status, 'pass');
   });
 
@@ -242,22 +242,36 @@ describe('buildReport verdict', () => {
     );
   });
 
-  it('passes an observed increase above the gate when the interval does not establish it, quoting the interval', () => {
+  it('is inconclusive when the interval of the error-rate increase straddles the gate, quoting the interval', () => {
+    // +2 pp observed against a 0.5 pp gate: 100 requests can neither establish nor rule it out.
     const verdict = report(records(98), { cand: { consumed: 100, evaluated: 98, candidate_error: 2 } }).arms[0]!.verdict;
-    assert.equal(verdict.status, 'pass');
+    assert.equal(verdict.status, 'inconclusive');
     // Newcombe method 10 for 2/100 − 0/98: [−0.0204, 0.0700].
     assert.equal(
       verdict.reasons[0],
-      'candidate error rate 2.00% (2/100) vs stable 0.00% (0/98): +2.00 pp, 95% CI −2.04 pp to +7.00 pp; the lower end is within the +0.50 pp gate',
+      'candidate error rate 2.00% (2/100) vs stable 0.00% (0/98): +2.00 pp, 95% CI −2.04 pp to +7.00 pp straddles the +0.50 pp gate: too few requests to rule out an increase beyond it',
     );
   });
 
+  it('is inconclusive on the error rate even with no errors at all while the interval is wider than the gate', () => {
+    const verdict = report(records(300), { cand: { consumed: 300, evaluated: 300 } }).arms[0]!.verdict;
+    assert.equal(verdict.status, 'inconclusive');
+    // Newcombe method 10 for 0/300 − 0/300: ±3.84 / 303.84 ≈ ±1.26 pp.
+    assert.match(verdict.reasons[0]!, /^candidate error rate 0\.00% \(0\/300\) vs stable 0\.00% \(0\/300\): \+0\.00 pp, 95% CI −1\.26 pp to \+1\.26 pp straddles the \+0\.50 pp gate/);
+  });
+
+  it('passes the error-rate gate once the upper end of the interval is within it', () => {
+    const verdict = report(records(1000), { cand: { consumed: 1000, evaluated: 1000 } }).arms[0]!.verdict;
+    // Newcombe method 10 for 0/1000 − 0/1000: upper end 3.84 / 1003.84 ≈ 0.38 pp.
+    assert.equal(verdict.reasons.at(-2), 'candidate error rate 0.00% (0/1000) vs stable 0.00% (0/1000): +0.00 pp, 95% CI −0.38 pp to +0.38 pp; the upper end is within the +0.50 pp gate');
+  });
+
   it('fails when the whole p99 E2E ratio interval is above the gate', () => {
-    const verdict = report(records(30, { candidateE2e: 600 }), { cand: { consumed: 30, evaluated: 30 } }).arms[0]!.verdict;
+    const verdict = report(records(30, { candidateE2e: 600 }), { cand: { consumed: 30, evaluated: 30 } }, { maxErrorRateIncrease: 0.2 }).arms[0]!.verdict;
     assert.equal(verdict.status, 'fail');
     assert.deepEqual(verdict.reasons, [
       "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms (95% CI 1.50× to 1.50×), above the 1.20× gate across the whole interval",
-      'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the lower end is within the +0.50 pp gate',
+      'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the upper end is within the +20.00 pp gate',
     ]);
   });
 
@@ -267,15 +281,15 @@ describe('buildReport verdict', () => {
     const list = Array.from({ length: 100 }, (_, i) => evaluationRecord(i, { candidateE2e: i < 2 ? 600 : 400 }));
     const verdict = report(list, { cand: { consumed: 100, evaluated: 100 } }).arms[0]!.verdict;
     assert.equal(verdict.status, 'inconclusive');
-    assert.equal(verdict.reasons[0], "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms, but the 95% CI 1.00× to 1.50× straddles the 1.20× gate");
+    assert.ok(verdict.reasons.includes("candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms, but the 95% CI 1.00× to 1.50× straddles the 1.20× gate"), verdict.reasons.join(' | '));
   });
 
   it('passes with a reason for every gate when nothing regresses', () => {
-    const verdict = report(records(30, { candidateE2e: 420 }), { cand: { consumed: 30, evaluated: 30 } }).arms[0]!.verdict;
+    const verdict = report(records(30, { candidateE2e: 420 }), { cand: { consumed: 30, evaluated: 30 } }, { maxErrorRateIncrease: 0.2 }).arms[0]!.verdict;
     assert.deepEqual(verdict, {
       status: 'pass',
       reasons: [
-        'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the lower end is within the +0.50 pp gate',
+        'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the upper end is within the +20.00 pp gate',
         "candidate p99 E2E 420.0 ms is 1.05× stable's 400.0 ms (95% CI 1.05× to 1.05×), within the 1.20× gate",
       ],
     });
