@@ -1,5 +1,6 @@
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { formatMs, formatPercent, formatPp, formatRatio } from './format.js';
+import { P99_INTERVAL_MIN_SAMPLES, TOO_FEW_FOR_P99_INTERVAL } from './quantile-interval.js';
 import { VerdictStatus, type ArmReport, type Verdict } from './report-schema.js';
 
 /** Gates of the per-arm verdict. */
@@ -78,7 +79,9 @@ export function compileVerdictOptions(options: VerdictOptions = {}): CompiledVer
  *   it straddles the gate (too few requests to tell).
  * - p99 E2E: the paired bootstrap 95% interval of candidate p99 / stable p99
  *   (`deltas.e2eMs.p99Ratio`). `fail` when the whole interval is above `maxP99E2eRatio`,
- *   `inconclusive` when it straddles the gate, a pass when it lies at or below it.
+ *   `inconclusive` when it straddles the gate, a pass when it lies at or below it. Below
+ *   {@link P99_INTERVAL_MIN_SAMPLES} (368) pairs there is no interval ("too few samples above p99
+ *   for an interval"), so the gate is inconclusive whatever the point estimate says.
  *
  * A gate that cannot be checked (no data, no interval) makes the verdict `inconclusive`;
  * any failed gate makes it `fail`; `pass` needs every gate passed.
@@ -164,6 +167,9 @@ function p99E2eGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate 
   }
   const gate = formatRatio(options.maxP99E2eRatio);
   const text = `candidate p99 E2E ${formatMs(candidateP99)} is ${formatRatio(ratio)} stable's ${formatMs(stableP99)}`;
+  if (ratio !== null && ci95 === null && figures.deltas.e2eMs.n < P99_INTERVAL_MIN_SAMPLES) {
+    return { outcome: 'open', reason: `${text} over ${figures.deltas.e2eMs.n} pairs, but there are ${TOO_FEW_FOR_P99_INTERVAL}, so the ${gate} gate cannot be checked` };
+  }
   if (ratio === null || ci95 === null) {
     return {
       outcome: 'open',

@@ -46,7 +46,7 @@ const HELP: Record<string, string> = {
   replay:
     'Usage: shadow-replay replay --config FILE                       tap live traffic until SIGTERM\n       shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS] [--experiment ID]\n\nWith --from/--to, replays the requests recorded in [from, to) to the candidates under its own experiment id\n(default <experiment>-w<from>-<to>) and consumer group, shows progress, and exits 0 with a summary.\n--speed X replays at the recorded inter-arrival times divided by X; --rate RPS at a fixed rate (overrides the arms\' rps).\nThe stable answers of the window are loaded for the join; run join and evaluator as usual, then `report`.\n',
   validate: 'Usage: shadow-replay validate --config FILE\n\nChecks a configuration; every problem is printed with its field path. Exit 0 when valid, 1 otherwise.\n',
-  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 300), waits until all are accounted for and writes DIR/report.json, .md and\n.html (default demo-out).\n',
+  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 400, enough for a p99 interval), waits until all are accounted for and writes DIR/report.json, .md and\n.html (default demo-out).\n',
 };
 
 /** Runs the `shadow-replay` command; returns the exit code. */
@@ -209,7 +209,7 @@ async function validateCommand(argv: string[], print: (line: string) => void): P
 }
 
 async function demoCommand(argv: string[], print: (line: string) => void): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { requests: { type: 'string', default: '300' }, out: { type: 'string', default: 'demo-out' }, concurrency: { type: 'string', default: '16' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ args: argv, options: { requests: { type: 'string', default: '400' }, out: { type: 'string', default: 'demo-out' }, concurrency: { type: 'string', default: '16' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help === true) return help('demo');
   const requests = positiveInt('--requests', values.requests);
   const concurrency = positiveInt('--concurrency', values.concurrency);
