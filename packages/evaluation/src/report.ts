@@ -40,6 +40,8 @@ export interface ReportInput {
   records: readonly EvaluationRecord[];
   /** Outcome counters by candidate arm, see {@link OutcomeCounters}. */
   outcomes: Readonly<Record<string, OutcomeCounters>>;
+  /** Notes for the conservation table from whoever selected the records and counters (how a window was drawn, say). */
+  notes?: readonly string[];
 }
 
 /** Options of {@link buildReport}: the verdict's gates and the bootstrap's seed and size. */
@@ -120,6 +122,7 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
   if (duplicates > 0) {
     conservation.notes.push(`${duplicates} duplicate evaluation record(s) counted once (the latest evaluatedAt kept)`);
   }
+  conservation.notes.push(...(input.notes ?? []));
 
   return {
     schemaVersion: 1,

@@ -36,6 +36,9 @@ const HELP: Record<string, string> = {
   report:
     'Usage: shadow-replay report --experiment ID [--config FILE] [--from ISO] [--to ISO] [--format json|md|html] [--out FILE] [--pairs FILE]\n\n' +
     'Reads the evaluation records and outcome counters of one experiment and prints (or writes) its report.\n' +
+    '  --from/--to ISO        only the requests that occurred in [from, to), widened to whole minutes: records by\n' +
+    '                         the request time they carry, outcome counters from their per-minute buckets, so a\n' +
+    '                         drained window balances. Either end may be left open.\n' +
     '  --format json|md|html  json: the report of DESIGN §5; md: Markdown; html: one self-contained page with\n' +
     '                         plots (no script, nothing fetched; open it offline). Default md.\n' +
     '  --out FILE             write the report to FILE instead of standard output.\n' +
