@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { Outcome, PENDING } from '@shadow-replay/contracts';
 import { JoinState, encodeSide, parseSide, type StoredSide } from '@shadow-replay/join';
-import { OutcomeStore, RedisScript, waitFor } from '@shadow-replay/platform';
+import { OutcomeStore, PlatformErrorCode, RedisScript, waitFor } from '@shadow-replay/platform';
 import { testScope } from './support/harness.js';
 
 function scopeRedis(t: TestContext) {
@@ -49,6 +49,29 @@ describe('outcome accounting in Redis', () => {
     const counts = await store.counts('e', 'a');
     assert.equal(counts.consumed, 1);
     assert.equal(counts.stable_missing, 1);
+  });
+
+  it("counts each request in the minute of its occurredAt too, through every later move, under concurrent updates", async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const store = new OutcomeStore({ redis, keyPrefix: prefix });
+    const minute = 1_700_000_040_000; // a minute boundary
+    const ids = Array.from({ length: 120 }, (_, i) => `r${i}`);
+    // 40 per minute over three minutes; every request consumed twice (a redelivery), then settled twice, racing.
+    const at = (i: number) => minute + Math.floor(i / 40) * 60_000 + (i % 40) * 1_000;
+    await Promise.all([...ids, ...ids].map((id) => store.consume('e', 'a', id, PENDING, at(Number(id.slice(1))))));
+    await store.consume('e', 'a', 'no-time');
+    await Promise.all(ids.flatMap((id, i) => [store.settle('e', 'a', id, i % 4 === 0 ? Outcome.candidateError : Outcome.evaluated), store.settle('e', 'a', id, Outcome.evaluated)]));
+    const second = (await store.windowCounts('e', minute + 60_000, minute + 120_000)).a!;
+    assert.equal(second.consumed, 40);
+    assert.equal(second[PENDING], 0);
+    assert.equal(second.evaluated + second.candidate_error, 40);
+    const all = (await store.windowCounts('e', minute, minute + 180_000)).a!;
+    const totals = await store.counts('e', 'a');
+    assert.equal(all.consumed, 120);
+    assert.equal(all.evaluated, totals.evaluated);
+    assert.equal(totals.consumed, 121, 'a request consumed without a time counts in the totals only');
+    assert.equal((await store.windowCounts('e', minute + 180_000, minute + 240_000)).a!.consumed, 0);
+    await assert.rejects(store.windowCounts('e', minute + 1, minute + 60_000), { code: PlatformErrorCode.outcomeWindowInvalid });
   });
 });
 

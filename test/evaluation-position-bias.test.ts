@@ -1,18 +1,25 @@
 /**
- * Position bias of the LLM judge (issue 6, "checked by"): a simulated judge that answers "A" with
- * probability 0.7 whatever it is shown, asked about 2,000 pairs whose true preference is known by
- * construction. The real judge client (two calls, order swapped) talks to a real sim server on
- * loopback; its verdicts go through `evaluatePair` and `buildReport` like the evaluator's.
+ * Position bias of the LLM judge (issue 6, "checked by"): simulated judges with a strong position
+ * bias, asked about 2,000 pairs whose true preference is known by construction. The real judge
+ * client (two calls, order swapped) talks to a real sim server on loopback; its verdicts go
+ * through `evaluatePair` and `buildReport` like the evaluator's.
  *
  * The sim judge's truth: the answer with more words wins, answers equal up to whitespace are a
  * tie. Its bias is a hash of (seed, prompt), so the run is reproducible and the two orders of a
- * pair (two different prompts) are biased independently.
+ * pair (two different prompts) are biased independently. Two models of the bias:
+ *
+ * - close calls (`closeCallWords: 0`, the first test): the bias answers "A" only where the answers
+ *   are of equal length, here the true ties; a clearly better answer wins from either position.
+ *   This is how real judges show position bias (MT-bench, Zheng et al. 2023: mostly when the two
+ *   answers are of similar quality), and the swap can then recover the truth exactly;
+ * - every decision (the others): the bias overrides even a clear preference, which no swap can
+ *   undo; it only turns the biased decisions into inconsistent ties.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { EvaluationRecord, PairJob } from '@shadow-replay/contracts';
 import { JudgeClient, type JudgeCall, type JudgeResult } from '@shadow-replay/evaluator';
-import { buildReport, createRandom, evaluatePair, wilsonInterval, type Interval, type RandomSource } from '@shadow-replay/evaluation';
+import { buildReport, createRandom, evaluatePair, wilsonInterval, winRateInterval, type Interval, type RandomSource } from '@shadow-replay/evaluation';
 import { createSimServer } from '@shadow-replay/sim';
 import { responseEvent } from './support/events.js';
 import { testScope } from './support/harness.js';
@@ -66,8 +73,9 @@ function truthWinRate(pairs: readonly KnownPair[]): number {
 }
 
 /** Judges every pair with the real judge client against a sim judge of the given position bias. */
-async function judgeAll(t: TestContext, positionBias: number, pairs: readonly KnownPair[]): Promise<EvaluationRecord[]> {
-  const sim = createSimServer({ profile: 'judge', overrides: { timeScale: 0, judge: { positionBias } } });
+async function judgeAll(t: TestContext, positionBias: number, pairs: readonly KnownPair[], closeCallWords?: number): Promise<EvaluationRecord[]> {
+  const judge = closeCallWords === undefined ? { positionBias } : { positionBias, closeCallWords };
+  const sim = createSimServer({ profile: 'judge', overrides: { timeScale: 0, judge } });
   const { url } = await sim.start();
   t.after(() => sim.close());
   const scope = testScope(t, (id) => ({
@@ -111,16 +119,21 @@ function judgeOf(record: EvaluationRecord): JudgeResult {
   return record.judge as unknown as JudgeResult;
 }
 
-/** The candidate's win rate had the judge been asked once, in one order only: (candidate shown + ties / 2) / n. */
+/**
+ * The candidate's win rate had the judge been asked once, in one order only (the swap disabled):
+ * (candidate wins + ties / 2) / n, with the interval the report would print.
+ */
 function singleCallWinRate(records: readonly EvaluationRecord[], order: JudgeCall['order']): { rate: number; ci95: Interval } {
-  let score = 0;
+  let wins = 0;
+  let ties = 0;
   for (const record of records) {
     const call = judgeOf(record).calls.find((entry) => entry.order === order);
     assert.ok(call?.winner, `${record.requestId}: no ${order} verdict`);
     const candidateLabel = order === 'stable_first' ? 'B' : 'A';
-    score += call.winner === candidateLabel ? 1 : call.winner === 'tie' ? 0.5 : 0;
+    if (call.winner === candidateLabel) wins++;
+    else if (call.winner === 'tie') ties++;
   }
-  return { rate: score / records.length, ci95: wilsonInterval(score, records.length) };
+  return { rate: (wins + ties / 2) / records.length, ci95: winRateInterval(wins, ties, records.length) };
 }
 
 function armOf(records: EvaluationRecord[]) {
@@ -131,6 +144,44 @@ function armOf(records: EvaluationRecord[]) {
 const contains = (interval: Interval | null, value: number) => interval !== null && interval.low <= value && value <= interval.high;
 
 describe('the position-swapped judge against a position-biased judge', () => {
+  it('recovers a candidate that is truly better in 70% of pairs from a judge whose strong bias decides the close calls, where one call per pair is far off', async (t) => {
+    // 50% truly better, 10% truly worse, 40% ties: an unbiased judge reports 0.5 + 0.4 / 2 = 0.70.
+    // The judge answers "A" in 90% of the close calls (here the ties) whichever answer it is.
+    const bias = 0.9;
+    const pairs = knownPairs(2000, [0.5, 0.1], 20_240_602);
+    const truth = truthWinRate(pairs);
+    assert.equal(truth, 0.7);
+    const records = await judgeAll(t, bias, pairs, 0);
+    const arm = armOf(records);
+    const { judge } = arm;
+    const stableFirst = singleCallWinRate(records, 'stable_first');
+    const candidateFirst = singleCallWinRate(records, 'candidate_first');
+    t.diagnostic(
+      `close-call bias ${bias}: swapped win rate ${judge.winRate?.toFixed(4)} ${JSON.stringify(judge.ci95)}, wins ${judge.wins}, losses ${judge.losses}, ties ${judge.ties}, inconsistent ${judge.inconsistent}; ` +
+        `single call stable first ${stableFirst.rate.toFixed(4)}, candidate first ${candidateFirst.rate.toFixed(4)}`,
+    );
+
+    // (a) Without the swap, one call per pair with the candidate in a fixed position is clearly
+    // biased: expected 0.5 + 0.4 · (0.9 + 0.1 / 2) = 0.88 with the candidate first, 0.5 + 0.4 · 0.1 / 2 = 0.52
+    // with it second. Neither interval holds the truth, so a report built on one call would be wrong.
+    assert.ok(candidateFirst.rate > 0.85 && !contains(candidateFirst.ci95, truth), `candidate shown first: ${JSON.stringify(candidateFirst)}`);
+    assert.ok(stableFirst.rate < 0.55 && !contains(stableFirst.ci95, truth), `stable shown first: ${JSON.stringify(stableFirst)}`);
+
+    // (b) With the swap the reported win rate's interval holds the unbiased truth: clear
+    // preferences are consistent in both orders, and a biased close call becomes an inconsistent tie.
+    assert.equal(judge.n, 2000);
+    assert.equal(judge.parseErrors, 0);
+    assert.ok(contains(judge.ci95, truth), `swapped win rate ${judge.winRate} (95% CI ${JSON.stringify(judge.ci95)}) should hold the truth ${truth}`);
+    assert.deepEqual([judge.wins, judge.losses], [1000, 200], 'every clear preference is kept, in its direction');
+    // The inconsistent count shows the bias: a tie is inconsistent unless neither order was biased.
+    const tied = pairs.filter((pair) => pair.truth === Truth.tie).length;
+    const expected = tied * (1 - (1 - bias) ** 2);
+    const sd = Math.sqrt(tied * (1 - bias) ** 2 * (1 - (1 - bias) ** 2));
+    assert.ok(Math.abs(judge.inconsistent - expected) < 4 * sd, `inconsistent ${judge.inconsistent}, expected ${expected.toFixed(0)} ± ${(4 * sd).toFixed(0)}`);
+    assert.equal(judge.inconsistent + judge.ties, tied);
+    assert.ok(arm.verdict.reasons.some((reason) => reason.includes(`${judge.inconsistent} inconsistent`)), 'the verdict quotes the inconsistent count');
+  });
+
   it('reports a win rate whose interval holds the unbiased truth while one order alone is far off, and counts the bias as inconsistent ties', async (t) => {
     const bias = 0.7;
     const pairs = knownPairs(2000, [0.3, 0.3], 20240601);
@@ -175,7 +226,7 @@ describe('the position-swapped judge against a position-biased judge', () => {
     assert.ok(arm.verdict.reasons.some((reason) => reason.includes(`${judge.inconsistent} inconsistent`)), 'the verdict quotes the inconsistent count');
   });
 
-  it('keeps the direction of a real preference under the same bias, shrunk toward one half by the inconsistent ties', async (t) => {
+  it('keeps the direction of a real preference under a bias that overrides every decision, shrunk toward one half by the inconsistent ties', async (t) => {
     // Candidate truly better on 45%, worse on 15%: an unbiased judge reports 0.65. Under the swap, a
     // biased order turns a decision into an inconsistent tie, so the expected win rate is
     // 0.5 + (1 − b)(0.65 − 0.5) = 0.545: above parity, never past it, but attenuated. Among the

@@ -229,7 +229,11 @@ export const ExperimentConfigSchema = z
         minSamples: z.number().int().min(1).default(30),
         /** Candidate p99 E2E ÷ stable p99 E2E, at most. */
         maxP99E2eRatio: z.number().positive().default(1.2),
-        /** Increase of the error rate over stable's, at most, as a fraction (0.005 = 0.5 points). */
+        /**
+         * Increase of the error rate over stable's, at most, as a fraction (0.005 = 0.5 points),
+         * read on its 95% interval: pass needs the interval's upper end within it, so with no errors
+         * at all about 800 requests per side are needed before a 0.5-point gate can pass.
+         */
         maxErrorRateIncrease: z.number().min(0).max(1).default(0.005),
         /** Judge win rate of the candidate (ties count half), at least; checked when the judge ran. */
         minJudgeWinRate: z.number().min(0).max(1).default(0.45),

@@ -110,6 +110,8 @@ export type ResponseError = z.infer<typeof ResponseErrorSchema>;
  */
 export const RequestOriginSchema = z.object({
   route: z.string().min(1),
+  /** The request's occurredAt (ms since the epoch), which places its pair in a report window; absent from older events. */
+  occurredAt: msEpoch.optional(),
   /** The model the client asked for (the request body's `model`), before any candidate override. */
   model: z.string().optional(),
   tenant: z.string().optional(),
@@ -121,6 +123,7 @@ export type RequestOrigin = z.infer<typeof RequestOriginSchema>;
 export function requestOrigin(event: RequestEvent): RequestOrigin {
   return {
     route: event.route,
+    occurredAt: event.occurredAt,
     ...(event.body.model === undefined ? {} : { model: event.body.model }),
     ...(event.tenant === undefined ? {} : { tenant: event.tenant }),
     headers: event.headers,
@@ -221,6 +224,12 @@ export const EvaluationRecordSchema = z.object({
     candidateConfigHash: z.string().nullable(),
     judgePromptHash: z.string().nullable(),
     evaluatorVersion: z.string(),
+    /**
+     * When the request was made (the RequestEvent's occurredAt, carried on the candidate answer's
+     * `origin`): a windowed report selects records by it, as the outcome counters' minutes are
+     * keyed by it. Absent from records of older evaluators or answers.
+     */
+    requestOccurredAt: msEpoch.optional(),
   }),
 });
 export type EvaluationRecord = z.infer<typeof EvaluationRecordSchema>;

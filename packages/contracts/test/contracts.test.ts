@@ -136,12 +136,13 @@ describe('request origin on answers (for the report slices)', () => {
     streamed: false,
   };
 
-  it('copies route, requested model, tenant and published headers, and survives decoding', () => {
+  it('copies route, request time, requested model, tenant and published headers, and survives decoding', () => {
     const event: RequestEvent = RequestEventSchema.parse({ ...request, tenant: 'acme' });
     const origin = requestOrigin(event);
-    assert.deepEqual(origin, { route: '/v1/chat/completions', model: 'm', tenant: 'acme', headers: { 'user-agent': 'test' } });
+    assert.deepEqual(origin, { route: '/v1/chat/completions', occurredAt: event.occurredAt, model: 'm', tenant: 'acme', headers: { 'user-agent': 'test' } });
     const decoded = decodeEvent(ResponseEventSchema, JSON.stringify({ ...response, origin }));
     assert.equal(decoded.ok && decoded.value.origin?.tenant, 'acme');
+    assert.equal(decoded.ok && decoded.value.origin?.occurredAt, event.occurredAt);
     const older = decodeEvent(ResponseEventSchema, JSON.stringify(response));
     assert.ok(older.ok && older.value.origin === undefined, 'an answer without origin is still valid');
   });

@@ -63,10 +63,11 @@ export const meanStatistic: ResampleStatistic = (resample) => resample.mean();
  *
  * Deterministic: the same deltas (in any order), statistic and seed give the identical interval.
  *
- * The percentile method is adequate for a median (coverage measured at 95–96% with 200 pairs,
- * see `test/coverage.test.ts`); for a tail quantile it under-covers below about a thousand
- * pairs (about 61% with 100 pairs, 85% with 200, 92% with 1,000 for the p99 of lognormal
- * latencies), because a resampled p99 can only take the values of the few largest deltas.
+ * The percentile method is adequate for a median (coverage measured at 94–96% with 200 pairs,
+ * see `test/coverage.test.ts`); for a tail quantile it under-covers (about 65% with 100 pairs,
+ * 80% with 300, 92% with 1,000 for the p99 of lognormal latency deltas), because a resampled p99
+ * can only take the values of the few largest deltas. The report therefore gives a p99 delta the
+ * order-statistic interval of `quantile-interval.ts` instead.
  *
  * @throws {@link EvaluationError} `EVAL_INVALID_SAMPLE` when `deltas` is empty, holds a
  *   non-finite number, or the statistic returns a non-finite value; `EVAL_INVALID_OPTIONS` for

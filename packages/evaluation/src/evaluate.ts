@@ -72,8 +72,15 @@ export function evaluatePair(input: EvaluatePairInput): EvaluationRecord {
       candidateConfigHash: input.candidateConfigHash === undefined ? (candidate.configHash ?? null) : input.candidateConfigHash,
       judgePromptHash: null,
       evaluatorVersion: input.evaluatorVersion,
+      ...requestTime(stable, candidate),
     },
   };
+}
+
+/** The request's occurredAt, from the origin replay copies onto the candidate's answer (else the stable one's). */
+function requestTime(stable: ResponseEvent, candidate: ResponseEvent): { requestOccurredAt?: number } {
+  const occurredAt = candidate.origin?.occurredAt ?? stable.origin?.occurredAt;
+  return occurredAt === undefined ? {} : { requestOccurredAt: occurredAt };
 }
 
 function checkPair(input: EvaluatePairInput): void {

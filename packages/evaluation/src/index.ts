@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './stats.js';
 export * from './random.js';
 export * from './intervals.js';
+export * from './quantile-interval.js';
 export * from './bootstrap.js';
 export * from './normalize.js';
 export * from './text-similarity.js';

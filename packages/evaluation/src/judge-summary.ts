@@ -1,11 +1,12 @@
 import type { EvaluationRecord } from '@shadow-replay/contracts';
-import { wilsonInterval } from './intervals.js';
+import { winRateInterval } from './intervals.js';
 import type { ArmReport } from './report-schema.js';
 
 /**
  * The judge's verdicts over a set of records (DESIGN §4): win rate = (wins + ties / 2) / n with a
- * Wilson interval, where identical answers count as ties and inconsistent verdicts (the two orders
- * disagreed) as ties too, reported apart so position bias stays visible.
+ * score interval that knows a tie scores ½ ({@link winRateInterval}; Wilson's when there is no
+ * tie), where identical answers count as ties and inconsistent verdicts (the two orders disagreed)
+ * as ties too, reported apart so position bias stays visible.
  */
 export function judgeSummary(records: readonly EvaluationRecord[]): ArmReport['judge'] {
   const tally: Record<string, number> = {};
@@ -37,7 +38,7 @@ export function judgeSummary(records: readonly EvaluationRecord[]): ArmReport['j
     losses,
     inconsistent,
     winRate: n === 0 ? null : score / n,
-    ci95: n === 0 ? null : wilsonInterval(score, n),
+    ci95: n === 0 ? null : winRateInterval(wins, ties + inconsistent, n),
     parseErrors: tally.parse_error ?? 0,
     errors: tally.error ?? 0,
     notSampled: tally.not_sampled ?? 0,

@@ -504,7 +504,7 @@ function methodSection(report: Report): string {
   const { statistics } = report;
   return `<section id="method">
 <h2>How the intervals were computed</h2>
-<p>Every interval is ${formatPercent(statistics.confidence, 0)}. Rates: ${esc(statistics.methods.rates)}. Error-rate difference: ${esc(statistics.methods.rateDifference)}. Latency deltas, p99 ratios and mean similarities: ${esc(statistics.methods.bootstrap)}; ${formatCount(statistics.bootstrapIterations)} resamples, seed ${statistics.seed}. A percentile interval of a p99 delta is too narrow below about a thousand pairs (in simulation it held the true p99 about 85% of the time with 200 pairs); read it as indicative.</p>
+<p>Every interval is ${formatPercent(statistics.confidence, 0)}. Rates: ${esc(statistics.methods.rates)}. Error-rate difference: ${esc(statistics.methods.rateDifference)}. Median deltas, p99 ratios and mean similarities: ${esc(statistics.methods.bootstrap)}; ${formatCount(statistics.bootstrapIterations)} resamples, seed ${statistics.seed}.${statistics.methods.tailQuantiles === undefined ? '' : ` p99 intervals: ${esc(statistics.methods.tailQuantiles)}.`}${statistics.methods.winRate === undefined ? '' : ` Judge win rate: ${esc(statistics.methods.winRate)}.`}</p>
 </section>`;
 }
 

@@ -31,8 +31,8 @@ function statisticsSection(report: Report): string[] {
     '## How the intervals were computed',
     '',
     `Every interval is ${formatPercent(statistics.confidence, 0)}. Rates: ${statistics.methods.rates}. Error-rate difference: ${statistics.methods.rateDifference}. ` +
-      `Latency deltas, p99 ratios and mean similarities: ${statistics.methods.bootstrap}; ${formatCount(statistics.bootstrapIterations)} resamples, seed ${statistics.seed}. ` +
-      'A percentile interval of a p99 delta is too narrow below about a thousand pairs (in simulation it held the true p99 about 85% of the time with 200 pairs); read it as indicative.',
+      `Median deltas, p99 ratios and mean similarities: ${statistics.methods.bootstrap}; ${formatCount(statistics.bootstrapIterations)} resamples, seed ${statistics.seed}. ` +
+      `${statistics.methods.tailQuantiles === undefined ? '' : `p99 intervals: ${statistics.methods.tailQuantiles}. `}${statistics.methods.winRate === undefined ? '' : `Judge win rate: ${statistics.methods.winRate}.`}`,
   ];
 }
 

@@ -78,19 +78,27 @@ export const LatencySchema = z.object({
 });
 export type Latency = z.infer<typeof LatencySchema>;
 
-/** A point estimate and its 95% interval; both null when there is no data. */
-export const EstimateSchema = z.object({ value: z.number().nullable(), ci95: IntervalSchema.nullable() });
+/**
+ * A point estimate and its 95% interval; both null when there is no data. `note` says why the
+ * interval is null although the value is known (e.g. too few pairs for a p99 interval); absent
+ * otherwise and from older reports.
+ */
+export const EstimateSchema = z.object({ value: z.number().nullable(), ci95: IntervalSchema.nullable(), note: z.string().optional() });
 export type Estimate = z.infer<typeof EstimateSchema>;
 
 const DeltaSchema = z.object({
   n: count,
   /** Median of the per-request differences (ms), with a paired bootstrap interval. */
   p50: EstimateSchema,
-  /** p99 of the per-request differences (ms); its percentile interval under-covers at small n. */
+  /**
+   * p99 of the per-request differences (ms), with a distribution-free interval (fractional order
+   * statistics); the interval is null, with a `note`, below `P99_INTERVAL_MIN_SAMPLES` (368) pairs.
+   */
   p99: EstimateSchema,
   /**
    * candidate p99 / stable p99 over the same requests, with a paired bootstrap interval
-   * (requests resampled with both their latencies); the p99 E2E gate reads this.
+   * (requests resampled with both their latencies), null with a `note` below 368 pairs; the p99
+   * E2E gate reads this.
    */
   p99Ratio: EstimateSchema,
 });
@@ -205,7 +213,8 @@ export const SliceSchema = z.object({
   errors: ErrorsSchema,
   /**
    * Median and p99 of the per-request E2E deltas (candidate − stable) over the pairs where both
-   * sides answered ok, with a paired bootstrap interval once there are at least `minSamples` pairs.
+   * sides answered ok: the median with a paired bootstrap interval once there are at least
+   * `minSamples` pairs, the p99 with a distribution-free interval once there are 368.
    */
   e2eDelta: z.object({ n: count, p50: EstimateSchema, p99: EstimateSchema }),
   judge: JudgeSummarySchema,
@@ -301,7 +310,15 @@ export const StatisticsSchema = z.object({
   /** Base seed of the bootstrap; each arm and metric draws its own stream derived from it. */
   seed: z.number().int().nonnegative(),
   bootstrapIterations: count,
-  methods: z.object({ rates: z.string(), rateDifference: z.string(), bootstrap: z.string() }),
+  methods: z.object({
+    rates: z.string(),
+    rateDifference: z.string(),
+    bootstrap: z.string(),
+    /** The judge's win rate (ties count half); absent from older reports, which used Wilson's interval. */
+    winRate: z.string().optional(),
+    /** p99 intervals and the fewest pairs that get one; absent from older reports. */
+    tailQuantiles: z.string().optional(),
+  }),
 });
 export type Statistics = z.infer<typeof StatisticsSchema>;
 

@@ -16,6 +16,7 @@ import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { errorRates } from './error-rates.js';
 import { Z_95, wilsonInterval } from './intervals.js';
 import { judgeSummary } from './judge-summary.js';
+import { P99_INTERVAL_MIN_SAMPLES, TOO_FEW_FOR_P99_INTERVAL, p99Estimate } from './quantile-interval.js';
 import { deriveSeed } from './random.js';
 import { latencySamples, worstPairs } from './report-samples.js';
 import { DEFAULT_MAX_SLICE_VALUES, sliceArm } from './slices.js';
@@ -39,6 +40,8 @@ export interface ReportInput {
   records: readonly EvaluationRecord[];
   /** Outcome counters by candidate arm, see {@link OutcomeCounters}. */
   outcomes: Readonly<Record<string, OutcomeCounters>>;
+  /** Notes for the conservation table from whoever selected the records and counters (how a window was drawn, say). */
+  notes?: readonly string[];
 }
 
 /** Options of {@link buildReport}: the verdict's gates and the bootstrap's seed and size. */
@@ -81,10 +84,12 @@ const CONFIDENCE = 0.95;
  * (`candidate_error` outcomes + records whose candidate failed) / (`candidate_error` + records);
  * the stable error rate is records whose stable side failed / records.
  *
- * Every figure that estimates something carries a 95% interval: Wilson for rates, Newcombe's
- * hybrid score for the error-rate difference, and a seeded paired bootstrap (requests are the
- * resampling unit) for latency deltas, p99 ratios and mean similarities; `report.statistics`
- * records the methods and the seed. Records are put in request-id order first, so the report is
+ * Every figure that estimates something carries a 95% interval: Wilson for rates, a tie-aware
+ * score interval for the judge's win rate, Newcombe's hybrid score for the error-rate difference,
+ * fractional order statistics for p99 deltas, and a seeded paired bootstrap (requests are the
+ * resampling unit) for median deltas, p99 ratios and mean similarities; `report.statistics`
+ * records the methods and the seed. A p99 interval needs {@link P99_INTERVAL_MIN_SAMPLES} pairs
+ * (null with a `note` below). Records are put in request-id order first, so the report is
  * a pure function of the set of records, the counters and the options.
  *
  * Each arm is also sliced by the records' route, requested model and tenant (`slices`, see
@@ -117,6 +122,7 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
   if (duplicates > 0) {
     conservation.notes.push(`${duplicates} duplicate evaluation record(s) counted once (the latest evaluatedAt kept)`);
   }
+  conservation.notes.push(...(input.notes ?? []));
 
   return {
     schemaVersion: 1,
@@ -173,6 +179,10 @@ function statistics(options: CompiledReportOptions): Statistics {
       rates: `Wilson score interval, z = ${Z_95}`,
       rateDifference: 'Newcombe hybrid score interval (method 10) of candidate rate − stable rate',
       bootstrap: 'percentile bootstrap resampling requests (each pair kept whole), xoshiro128** seeded per arm and metric from seed',
+      winRate: `score interval of (wins + ties / 2) / n with the variance of a score in {0, ½, 1}, p(1 − p) − ties / 4n (Wilson's when there is no tie), z = ${Z_95}`,
+      tailQuantiles:
+        `p99 of the per-request deltas: distribution-free interval by fractional order statistics (Hutson 1999); p99 ratio: the paired percentile bootstrap; ` +
+        `both only from ${P99_INTERVAL_MIN_SAMPLES} pairs on (null below, with a note): with fewer, the true p99 lies above every observation more than 2.5% of the time`,
     },
   };
 }
@@ -313,14 +323,16 @@ function sides(records: readonly EvaluationRecord[], pick: (side: SideFigures) =
 }
 
 /**
- * The p50 and p99 of the per-request deltas with one paired bootstrap (same resamples for
- * both), and the ratio candidate p99 / stable p99 with a paired bootstrap of both sides.
- * Intervals need at least two pairs; the ratio's needs every stable value above 0, so that no
- * resample divides by a zero p99.
+ * The p50 of the per-request deltas with a paired bootstrap interval (at least two pairs), their
+ * p99 with a distribution-free interval ({@link quantileInterval}), and the ratio candidate p99 /
+ * stable p99 with a paired bootstrap of both sides. Both p99 intervals need
+ * {@link P99_INTERVAL_MIN_SAMPLES} pairs: a percentile bootstrap of a p99 below that covers 65–80%
+ * instead of 95% (`test/coverage.test.ts`); the ratio's also needs every stable value above 0, so
+ * that no resample divides by a zero p99.
  */
 function pairedDelta(deltas: readonly number[], pairs: readonly (readonly [number, number])[], settings: BootstrapSettings): ArmFigures['deltas']['e2eMs'] {
   const n = deltas.length;
-  const intervals = n >= 2 ? pairedBootstrapIntervals(deltas, [quantileStatistic(0.5), quantileStatistic(0.99)], settings) : [null, null];
+  const p50Interval = n >= 2 ? pairedBootstrapIntervals(deltas, [quantileStatistic(0.5)], settings)[0]! : null;
   const stable = pairs.map(([value]) => value);
   const candidate = pairs.map(([, value]) => value);
   let p99Ratio: Estimate = { value: null, ci95: null };
@@ -329,19 +341,14 @@ function pairedDelta(deltas: readonly number[], pairs: readonly (readonly [numbe
     const candidateP99 = percentile(candidate, 0.99);
     const value = stableP99 === 0 ? (candidateP99 === 0 ? 1 : null) : candidateP99 / stableP99;
     const ratio: ResamplePairStatistic = (stableResample, candidateResample) => candidateResample.quantile(0.99) / stableResample.quantile(0.99);
-    const ci95 =
-      pairs.length >= 2 && stable.every((value) => value > 0)
-        ? pairedBootstrapBothSides(stable, candidate, ratio, { ...settings, seed: deriveSeed(settings.seed, 'p99Ratio') })
-        : null;
-    p99Ratio = { value, ci95 };
+    if (pairs.length < P99_INTERVAL_MIN_SAMPLES) p99Ratio = { value, ci95: null, note: TOO_FEW_FOR_P99_INTERVAL };
+    else if (stable.every((value) => value > 0)) {
+      p99Ratio = { value, ci95: pairedBootstrapBothSides(stable, candidate, ratio, { ...settings, seed: deriveSeed(settings.seed, 'p99Ratio') }) };
+    } else p99Ratio = { value, ci95: null, note: 'a stable latency of 0 ms: a resample could divide by a p99 of 0' };
   }
-  return {
-    n,
-    p50: { value: n === 0 ? null : percentile(deltas, 0.5), ci95: intervals[0] ?? null },
-    p99: { value: n === 0 ? null : percentile(deltas, 0.99), ci95: intervals[1] ?? null },
-    p99Ratio,
-  };
+  return { n, p50: { value: n === 0 ? null : percentile(deltas, 0.5), ci95: p50Interval }, p99: p99Estimate(deltas), p99Ratio };
 }
+
 
 function proportion(flags: readonly boolean[]): Proportion {
   const n = flags.length;

@@ -3,6 +3,7 @@ import { pairedBootstrapIntervals, quantileStatistic } from './bootstrap.js';
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { errorRates } from './error-rates.js';
 import { judgeSummary } from './judge-summary.js';
+import { p99Estimate } from './quantile-interval.js';
 import { deriveSeed } from './random.js';
 import { SliceDimension, SliceKind, type ArmSlices, type Estimate, type Slice } from './report-schema.js';
 import { percentile } from './stats.js';
@@ -36,10 +37,11 @@ const DIMENSIONS: ReadonlyArray<[SliceDimension, (record: EvaluationRecord) => s
 
 /**
  * One arm's records sliced by route, requested model and tenant: per slice the count, both error
- * rates (Wilson) and their difference (Newcombe), the p50/p99 E2E delta with a paired bootstrap
- * interval, and the judge's win rate (Wilson). A slice below `minSamples` records is kept and
+ * rates (Wilson) and their difference (Newcombe), the p50 E2E delta with a paired bootstrap
+ * interval and the p99 with a distribution-free one (from 368 pairs on, as the arm's), and the
+ * judge's win rate (tie-aware score interval). A slice below `minSamples` records is kept and
  * marked `tooSmall`; its bootstrap is skipped (a percentile interval from a handful of pairs says
- * nothing), its Wilson intervals are kept because they stay honest at any n.
+ * nothing), its score intervals are kept because they stay honest at any n.
  *
  * `records` must be in a canonical order (the report sorts them by request id): the bootstrap
  * resamples by position. Each slice draws its own stream, seeded from the base seed and
@@ -87,14 +89,14 @@ function slice(kind: SliceKind, value: string | null, values: number, records: r
   const n = deltas.length;
   const bootstrapped = n >= Math.max(2, options.minSamples);
   const whole = records.length === all && options.armE2eDelta !== undefined ? options.armE2eDelta : undefined;
-  const intervals = !bootstrapped
-    ? [null, null]
+  const p50Interval = !bootstrapped
+    ? null
     : whole !== undefined
-      ? [whole.p50.ci95, whole.p99.ci95]
-      : pairedBootstrapIntervals(deltas, [quantileStatistic(0.5), quantileStatistic(0.99)], {
+      ? whole.p50.ci95
+      : pairedBootstrapIntervals(deltas, [quantileStatistic(0.5)], {
           ...options.bootstrap,
           seed: deriveSeed(options.bootstrap.seed, `${options.arm}/slice/${label}/e2eMs`),
-        });
+        })[0]!;
   return {
     kind,
     value,
@@ -107,8 +109,8 @@ function slice(kind: SliceKind, value: string | null, values: number, records: r
     ),
     e2eDelta: {
       n,
-      p50: { value: n === 0 ? null : percentile(deltas, 0.5), ci95: intervals[0] ?? null },
-      p99: { value: n === 0 ? null : percentile(deltas, 0.99), ci95: intervals[1] ?? null },
+      p50: { value: n === 0 ? null : percentile(deltas, 0.5), ci95: p50Interval },
+      p99: whole !== undefined ? whole.p99 : p99Estimate(deltas),
     },
     judge: judgeSummary(records),
   };

@@ -1,5 +1,6 @@
 import { EvaluationError, EvaluationErrorCode } from './errors.js';
 import { formatMs, formatPercent, formatPp, formatRatio } from './format.js';
+import { P99_INTERVAL_MIN_SAMPLES, TOO_FEW_FOR_P99_INTERVAL } from './quantile-interval.js';
 import { VerdictStatus, type ArmReport, type Verdict } from './report-schema.js';
 
 /** Gates of the per-arm verdict. */
@@ -8,8 +9,11 @@ export interface VerdictOptions {
   minSamples?: number;
   /**
    * Largest tolerated excess of the candidate's error rate over stable's, as a fraction
-   * (0.005 = 0.5 percentage points). The arm fails only when the lower end of the 95% interval
-   * of the excess is above it. @defaultValue 0.005
+   * (0.005 = 0.5 percentage points). Read on the 95% interval of the excess: the arm fails when
+   * the interval's lower end is above it, passes when its upper end is at or below it, and is
+   * inconclusive when the interval straddles it. With no errors on either side the upper end is
+   * about 3.84 / n, so a 0.5-point gate needs roughly 800 requests per side to pass.
+   * @defaultValue 0.005
    */
   maxErrorRateIncrease?: number;
   /**
@@ -69,12 +73,15 @@ export function compileVerdictOptions(options: VerdictOptions = {}): CompiledVer
  * `inconclusive` first when the arm's conservation does not balance or it has fewer than
  * `minSamples` evaluated pairs. Otherwise each gate reads an interval, not a point:
  *
- * - error rate: `fail` when the lower end of the Newcombe 95% interval of (candidate rate −
- *   stable rate) exceeds `maxErrorRateIncrease`, i.e. the increase is established; otherwise it
- *   passes (its reason still quotes the interval, so a wide one is visible).
+ * - error rate: the Newcombe 95% interval of (candidate rate − stable rate). `fail` when its
+ *   lower end exceeds `maxErrorRateIncrease` (the increase is established), a pass when its
+ *   upper end is at or below it (an increase beyond the gate is ruled out), `inconclusive` when
+ *   it straddles the gate (too few requests to tell).
  * - p99 E2E: the paired bootstrap 95% interval of candidate p99 / stable p99
  *   (`deltas.e2eMs.p99Ratio`). `fail` when the whole interval is above `maxP99E2eRatio`,
- *   `inconclusive` when it straddles the gate, a pass when it lies at or below it.
+ *   `inconclusive` when it straddles the gate, a pass when it lies at or below it. Below
+ *   {@link P99_INTERVAL_MIN_SAMPLES} (368) pairs there is no interval ("too few samples above p99
+ *   for an interval"), so the gate is inconclusive whatever the point estimate says.
  *
  * A gate that cannot be checked (no data, no interval) makes the verdict `inconclusive`;
  * any failed gate makes it `fail`; `pass` needs every gate passed.
@@ -145,7 +152,10 @@ function errorRateGate(figures: ArmFigures, options: CompiledVerdictOptions): Ga
   if (difference.ci95.low > options.maxErrorRateIncrease + EPSILON) {
     return { outcome: 'fail', reason: `${text}; even the lower end exceeds the ${gate} gate` };
   }
-  return { outcome: 'pass', reason: `${text}; the lower end is within the ${gate} gate` };
+  if (difference.ci95.high > options.maxErrorRateIncrease + EPSILON) {
+    return { outcome: 'open', reason: `${text} straddles the ${gate} gate: too few requests to rule out an increase beyond it` };
+  }
+  return { outcome: 'pass', reason: `${text}; the upper end is within the ${gate} gate` };
 }
 
 function p99E2eGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate {
@@ -157,6 +167,9 @@ function p99E2eGate(figures: ArmFigures, options: CompiledVerdictOptions): Gate 
   }
   const gate = formatRatio(options.maxP99E2eRatio);
   const text = `candidate p99 E2E ${formatMs(candidateP99)} is ${formatRatio(ratio)} stable's ${formatMs(stableP99)}`;
+  if (ratio !== null && ci95 === null && figures.deltas.e2eMs.n < P99_INTERVAL_MIN_SAMPLES) {
+    return { outcome: 'open', reason: `${text} over ${figures.deltas.e2eMs.n} pairs, but there are ${TOO_FEW_FOR_P99_INTERVAL}, so the ${gate} gate cannot be checked` };
+  }
   if (ratio === null || ci95 === null) {
     return {
       outcome: 'open',

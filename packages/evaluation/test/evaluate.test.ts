@@ -44,6 +44,15 @@ describe('evaluatePair', () => {
     assert.equal(record.provenance.candidateConfigHash, null);
   });
 
+  it("records when the request occurred, from the origin replay copies onto the candidate's answer, for windowed reports", () => {
+    const origin = { route: '/v1/chat/completions', occurredAt: 1_700_000_000_123 };
+    const record = evaluatePair({ ...base, stable: responseEvent(), candidate: { ...responseEvent({ arm: 'cand' }), origin } });
+    assert.equal(record.provenance.requestOccurredAt, 1_700_000_000_123);
+    assert.ok(EvaluationRecordSchema.safeParse(record).success);
+    const older = evaluatePair({ ...base, stable: responseEvent(), candidate: responseEvent({ arm: 'cand' }) });
+    assert.equal('requestOccurredAt' in older.provenance, false, 'an answer without a request time gives a record without one');
+  });
+
   it('refuses to pair responses of different requests', () => {
     assert.throws(
       () => evaluatePair({ ...base, stable: responseEvent({ requestId: 'req-2' }), candidate: responseEvent({ arm: 'cand' }) }),

@@ -60,13 +60,16 @@ describe('the judge gate of the verdict', () => {
     const { evaluationRecord } = await import('./fixtures.js');
     const verdictFor = (verdicts: string[]) => {
       const records = verdicts.map((verdict, i) => ({ ...evaluationRecord(i), judge: { verdict } }));
-      const report = buildReport({ experimentId: records[0]?.experimentId ?? '', window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: records.length, evaluated: records.length } } });
+      const report = buildReport({ experimentId: records[0]?.experimentId ?? '', window: { from: 0, to: 1 }, generatedAt: 2, records, outcomes: { cand: { consumed: records.length, evaluated: records.length } } }, { maxErrorRateIncrease: 0.2 });
       return report.arms[0]?.verdict;
     };
-    const losing = verdictFor(Array.from({ length: 60 }, (_, i) => (i < 10 ? 'win' : 'loss')));
+    // 400 pairs: enough for the p99 gate to be decided, so the judge decides the verdict.
+    const losing = verdictFor(Array.from({ length: 400 }, (_, i) => (i < 67 ? 'win' : 'loss')));
     assert.equal(losing?.status, 'fail');
     assert.ok(losing?.reasons.some((reason) => reason.startsWith('judge win rate') && reason.includes('upper end is below')), losing?.reasons.join(' | '));
-    assert.equal(verdictFor(Array.from({ length: 60 }, (_, i) => (i < 50 ? 'win' : 'tie')))?.status, 'pass');
-    assert.equal(verdictFor(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 'win' : 'loss')))?.status, 'inconclusive');
+    assert.equal(verdictFor(Array.from({ length: 400 }, (_, i) => (i < 333 ? 'win' : 'tie')))?.status, 'pass');
+    const even = verdictFor(Array.from({ length: 400 }, (_, i) => (i % 50 < 23 ? 'win' : 'loss')));
+    assert.equal(even?.status, 'inconclusive');
+    assert.ok(even?.reasons.some((reason) => reason.startsWith('judge win rate') && reason.includes('straddles')), even?.reasons.join(' | '));
   });
 });

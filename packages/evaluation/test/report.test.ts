@@ -5,6 +5,7 @@ import {
   DEFAULT_BOOTSTRAP_SEED,
   EvaluationErrorCode,
   ReportSchema,
+  TOO_FEW_FOR_P99_INTERVAL,
   buildReport,
   wilsonInterval,
   type OutcomeCounters,
@@ -76,7 +77,7 @@ describe('buildReport conservation', () => {
   });
 
   it('reports an arm that has records but no counters, and only that arm is unbalanced', () => {
-    const built = report([...records(30), ...records(30, { arm: 'other' })], { cand: { consumed: 30, evaluated: 30 } });
+    const built = report([...records(400), ...records(30, { arm: 'other' })], { cand: { consumed: 400, evaluated: 400 } }, { maxErrorRateIncrease: 0.02 });
     assert.deepEqual(built.arms.map((arm) => arm.arm), ['cand', 'other']);
     assert.equal(built.conservation.byArm.cand!.balanced, true);
     assert.equal(built.conservation.byArm.other!.balanced, false);
@@ -122,16 +123,29 @@ describe('buildReport figures', () => {
     assert.equal(arm.noise, null);
   });
 
-  it('gives the latency deltas paired bootstrap intervals and the p99 ratio the verdict reads', () => {
+  it('gives the median delta a paired bootstrap interval and withholds the p99 intervals below 368 pairs, saying why', () => {
     const list = Array.from({ length: 9 }, (_, i) => evaluationRecord(i, { stableE2e: 400, candidateE2e: 400 + 10 * i }));
     const { e2eMs } = report(list, { cand: { consumed: 9, evaluated: 9 } }).arms[0]!.deltas;
     // Deltas 0, 10, …, 80: a resample's median is one of them, so the interval ends are too.
     assert.ok(e2eMs.p50.ci95!.low < 40 && e2eMs.p50.ci95!.high > 40, JSON.stringify(e2eMs.p50));
     assert.ok([e2eMs.p50.ci95!.low, e2eMs.p50.ci95!.high].every((end) => end % 10 === 0 && end >= 0 && end <= 80));
-    assert.ok(e2eMs.p99.ci95!.low <= e2eMs.p99.value! && e2eMs.p99.ci95!.high <= 80);
     // Stable is 400 throughout, so the ratio is candidate p99 / 400: 479.2 / 400.
     assert.ok(Math.abs(e2eMs.p99Ratio.value! - 479.2 / 400) < 1e-12);
-    assert.ok(e2eMs.p99Ratio.ci95!.low >= 1 && e2eMs.p99Ratio.ci95!.high <= 1.2);
+    for (const estimate of [e2eMs.p99, e2eMs.p99Ratio]) {
+      assert.equal(estimate.ci95, null);
+      assert.equal(estimate.note, TOO_FEW_FOR_P99_INTERVAL);
+    }
+    assert.match(TOO_FEW_FOR_P99_INTERVAL, /^too few samples above p99 for an interval \(a 95% interval of a p99 needs at least 368 pairs\)$/);
+  });
+
+  it('gives the p99 delta a distribution-free interval and the p99 ratio a paired bootstrap one from 368 pairs on', () => {
+    const list = Array.from({ length: 368 }, (_, i) => evaluationRecord(i, { stableE2e: 400 + i, candidateE2e: 400 + 2 * i }));
+    const { e2eMs } = report(list, { cand: { consumed: 368, evaluated: 368 } }).arms[0]!.deltas;
+    // Deltas 0…367: the order statistics of fractional ranks 360.68… and 367.995…, as scipy 1.17's
+    // brentq on betainc(k, n + 1 − k, 0.99) = 0.975 and 0.025 gives them.
+    assert.ok(Math.abs(e2eMs.p99.ci95!.low - 359.68254502647613) < 1e-6 && Math.abs(e2eMs.p99.ci95!.high - 366.99542264241944) < 1e-6, JSON.stringify(e2eMs.p99));
+    assert.equal(e2eMs.p99.note, undefined);
+    assert.ok(e2eMs.p99Ratio.ci95!.low <= e2eMs.p99Ratio.value! && e2eMs.p99Ratio.value! <= e2eMs.p99Ratio.ci95!.high, JSON.stringify(e2eMs.p99Ratio));
   });
 
   it('gives the error rates Wilson intervals and their difference a Newcombe interval', () => {
@@ -179,13 +193,15 @@ describe('buildReport figures', () => {
     const arm = report([], { cand: { consumed: 0 } }).arms[0]!;
     assert.deepEqual(arm.quality.exactMatch, { n: 0, count: 0, rate: null, ci95: null });
     assert.deepEqual(arm.deltas.e2eMs, { n: 0, p50: { value: null, ci95: null }, p99: { value: null, ci95: null }, p99Ratio: { value: null, ci95: null } });
+    assert.equal(arm.judge.ci95, null);
     assert.deepEqual(arm.errors.difference, { value: null, ci95: null });
   });
 });
 
 describe('buildReport statistics', () => {
-  const list = Array.from({ length: 60 }, (_, i) => evaluationRecord(i, { stableE2e: 300 + ((i * 37) % 200), candidateE2e: 320 + ((i * 53) % 260) }));
-  const outcomes = { cand: { consumed: 60, evaluated: 60 } };
+  // Enough pairs for a p99 ratio interval, which moves with the seed.
+  const list = Array.from({ length: 400 }, (_, i) => evaluationRecord(i, { stableE2e: 300 + ((i * 37) % 200), candidateE2e: 320 + ((i * 53) % 260) }));
+  const outcomes = { cand: { consumed: 400, evaluated: 400 } };
 
   it('records the seed, the number of resamples and the methods, with a fixed default seed', () => {
     const { statistics } = report(list, outcomes);
@@ -194,6 +210,8 @@ describe('buildReport statistics', () => {
     assert.equal(statistics.confidence, 0.95);
     assert.match(statistics.methods.rates, /Wilson/);
     assert.match(statistics.methods.rateDifference, /Newcombe/);
+    assert.match(statistics.methods.winRate!, /ties \/ 4n/);
+    assert.match(statistics.methods.tailQuantiles!, /Hutson 1999.*368 pairs/);
     assert.equal(report(list, outcomes, { seed: 17, bootstrapIterations: 500 }).statistics.seed, 17);
   });
 
@@ -228,8 +246,9 @@ describe('buildReport verdict', () => {
   });
 
   it('honours a configured minimum number of samples', () => {
-    const verdict = report(records(10), { cand: { consumed: 10, evaluated: 10 } }, { minSamples: 10 }).arms[0]!.verdict;
-    assert.equal(verdict.status, 'pass');
+    const verdict = report(records(10), { cand: { consumed: 10, evaluated: 10 } }, { minSamples: 10, maxErrorRateIncrease: 0.3 }).arms[0]!.verdict;
+    assert.ok(!verdict.reasons.some((reason) => reason.startsWith('only ')), verdict.reasons.join(' | '));
+    assert.ok(verdict.reasons.some((reason) => reason.startsWith('candidate error rate') && reason.endsWith('the upper end is within the +30.00 pp gate')), verdict.reasons.join(' | '));
   });
 
   it('fails when even the lower end of the Newcombe interval of the error-rate increase is above the gate', () => {
@@ -242,40 +261,63 @@ describe('buildReport verdict', () => {
     );
   });
 
-  it('passes an observed increase above the gate when the interval does not establish it, quoting the interval', () => {
+  it('is inconclusive when the interval of the error-rate increase straddles the gate, quoting the interval', () => {
+    // +2 pp observed against a 0.5 pp gate: 100 requests can neither establish nor rule it out.
     const verdict = report(records(98), { cand: { consumed: 100, evaluated: 98, candidate_error: 2 } }).arms[0]!.verdict;
-    assert.equal(verdict.status, 'pass');
+    assert.equal(verdict.status, 'inconclusive');
     // Newcombe method 10 for 2/100 − 0/98: [−0.0204, 0.0700].
     assert.equal(
       verdict.reasons[0],
-      'candidate error rate 2.00% (2/100) vs stable 0.00% (0/98): +2.00 pp, 95% CI −2.04 pp to +7.00 pp; the lower end is within the +0.50 pp gate',
+      'candidate error rate 2.00% (2/100) vs stable 0.00% (0/98): +2.00 pp, 95% CI −2.04 pp to +7.00 pp straddles the +0.50 pp gate: too few requests to rule out an increase beyond it',
     );
   });
 
+  it('is inconclusive on the error rate even with no errors at all while the interval is wider than the gate', () => {
+    const verdict = report(records(300), { cand: { consumed: 300, evaluated: 300 } }).arms[0]!.verdict;
+    assert.equal(verdict.status, 'inconclusive');
+    // Newcombe method 10 for 0/300 − 0/300: ±3.84 / 303.84 ≈ ±1.26 pp.
+    assert.match(verdict.reasons[0]!, /^candidate error rate 0\.00% \(0\/300\) vs stable 0\.00% \(0\/300\): \+0\.00 pp, 95% CI −1\.26 pp to \+1\.26 pp straddles the \+0\.50 pp gate/);
+  });
+
+  it('passes the error-rate gate once the upper end of the interval is within it', () => {
+    const verdict = report(records(1000), { cand: { consumed: 1000, evaluated: 1000 } }).arms[0]!.verdict;
+    // Newcombe method 10 for 0/1000 − 0/1000: upper end 3.84 / 1003.84 ≈ 0.38 pp.
+    assert.equal(verdict.reasons.at(-2), 'candidate error rate 0.00% (0/1000) vs stable 0.00% (0/1000): +0.00 pp, 95% CI −0.38 pp to +0.38 pp; the upper end is within the +0.50 pp gate');
+  });
+
   it('fails when the whole p99 E2E ratio interval is above the gate', () => {
-    const verdict = report(records(30, { candidateE2e: 600 }), { cand: { consumed: 30, evaluated: 30 } }).arms[0]!.verdict;
+    const verdict = report(records(400, { candidateE2e: 600 }), { cand: { consumed: 400, evaluated: 400 } }, { maxErrorRateIncrease: 0.02 }).arms[0]!.verdict;
     assert.equal(verdict.status, 'fail');
     assert.deepEqual(verdict.reasons, [
       "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms (95% CI 1.50× to 1.50×), above the 1.20× gate across the whole interval",
-      'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the lower end is within the +0.50 pp gate',
+      'candidate error rate 0.00% (0/400) vs stable 0.00% (0/400): +0.00 pp, 95% CI −0.95 pp to +0.95 pp; the upper end is within the +2.00 pp gate',
     ]);
   });
 
-  it('is inconclusive when the p99 E2E ratio interval straddles the gate, even with a point estimate far above it', () => {
-    // Two slow candidate answers in 100: the p99 is 1.5× stable's, but a resample holding fewer
-    // than two of them has a p99 ratio near 1, which happens in about 40% of resamples.
-    const list = Array.from({ length: 100 }, (_, i) => evaluationRecord(i, { candidateE2e: i < 2 ? 600 : 400 }));
-    const verdict = report(list, { cand: { consumed: 100, evaluated: 100 } }).arms[0]!.verdict;
+  it('is inconclusive below 368 pairs because a p99 has no interval there, even with a point estimate far above the gate', () => {
+    const verdict = report(records(367, { candidateE2e: 600 }), { cand: { consumed: 367, evaluated: 367 } }, { maxErrorRateIncrease: 0.02 }).arms[0]!.verdict;
     assert.equal(verdict.status, 'inconclusive');
-    assert.equal(verdict.reasons[0], "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms, but the 95% CI 1.00× to 1.50× straddles the 1.20× gate");
+    assert.equal(
+      verdict.reasons[0],
+      "candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms over 367 pairs, but there are too few samples above p99 for an interval (a 95% interval of a p99 needs at least 368 pairs), so the 1.20× gate cannot be checked",
+    );
+  });
+
+  it('is inconclusive when the p99 E2E ratio interval straddles the gate, even with a point estimate far above it', () => {
+    // Eight slow candidate answers in 400: the p99 is 1.5× stable's, but a resample holding fewer
+    // than five of them has a p99 ratio near 1, which happens in about 10% of resamples.
+    const list = Array.from({ length: 400 }, (_, i) => evaluationRecord(i, { candidateE2e: i < 8 ? 600 : 400 }));
+    const verdict = report(list, { cand: { consumed: 400, evaluated: 400 } }, { maxErrorRateIncrease: 0.02 }).arms[0]!.verdict;
+    assert.equal(verdict.status, 'inconclusive');
+    assert.ok(verdict.reasons.includes("candidate p99 E2E 600.0 ms is 1.50× stable's 400.0 ms, but the 95% CI 1.00× to 1.50× straddles the 1.20× gate"), verdict.reasons.join(' | '));
   });
 
   it('passes with a reason for every gate when nothing regresses', () => {
-    const verdict = report(records(30, { candidateE2e: 420 }), { cand: { consumed: 30, evaluated: 30 } }).arms[0]!.verdict;
+    const verdict = report(records(400, { candidateE2e: 420 }), { cand: { consumed: 400, evaluated: 400 } }, { maxErrorRateIncrease: 0.02 }).arms[0]!.verdict;
     assert.deepEqual(verdict, {
       status: 'pass',
       reasons: [
-        'candidate error rate 0.00% (0/30) vs stable 0.00% (0/30): +0.00 pp, 95% CI −11.35 pp to +11.35 pp; the lower end is within the +0.50 pp gate',
+        'candidate error rate 0.00% (0/400) vs stable 0.00% (0/400): +0.00 pp, 95% CI −0.95 pp to +0.95 pp; the upper end is within the +2.00 pp gate',
         "candidate p99 E2E 420.0 ms is 1.05× stable's 400.0 ms (95% CI 1.05× to 1.05×), within the 1.20× gate",
       ],
     });

@@ -11,6 +11,7 @@ import {
   renderMarkdown,
   sliceArm,
   wilsonInterval,
+  winRateInterval,
   type ReportOptions,
   type Slice,
 } from '../src/index.js';
@@ -81,7 +82,9 @@ describe('report slices by route, model and tenant', () => {
     assert.equal(big.judge.n, 100);
     assert.equal(big.judge.wins, 60);
     assert.equal(big.judge.winRate, (60 + 20 / 2) / 100);
-    assert.deepEqual(big.judge.ci95, wilsonInterval(70, 100));
+    // Ties score ½, so the interval is the tie-aware score interval, narrower than Wilson's of 70/100.
+    assert.deepEqual(big.judge.ci95, winRateInterval(60, 20, 100));
+    assert.ok(big.judge.ci95.high - big.judge.ci95.low < wilsonInterval(70, 100).high - wilsonInterval(70, 100).low);
   });
 
   it('shows a slice below the minimum sample size, marked too small and without a bootstrap interval', () => {
@@ -93,7 +96,7 @@ describe('report slices by route, model and tenant', () => {
     assert.equal(tiny.e2eDelta.p50.ci95, null);
     assert.equal(tiny.e2eDelta.p99.ci95, null);
     assert.equal(tiny.judge.winRate, 0);
-    assert.deepEqual(tiny.judge.ci95, wilsonInterval(0, 10), 'a Wilson interval stays honest at any n');
+    assert.deepEqual(tiny.judge.ci95, wilsonInterval(0, 10), 'a score interval stays honest at any n (Wilson\'s, without ties)');
 
     const models = slices.model;
     assert.deepEqual(models.map((slice) => [slice.value, slice.records, slice.tooSmall]), [['m-1', 100, false], ['m-2', 30, false]], 'exactly minSamples is enough');

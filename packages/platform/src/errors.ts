@@ -11,6 +11,10 @@ export const PlatformErrorCode = {
   upstreamMalformed: 'PLATFORM_UPSTREAM_MALFORMED',
   upstreamTruncated: 'PLATFORM_UPSTREAM_TRUNCATED',
   kafkaPublish: 'PLATFORM_KAFKA_PUBLISH',
+  /** An outcome window that does not run between minute boundaries. */
+  outcomeWindowInvalid: 'PLATFORM_OUTCOME_WINDOW_INVALID',
+  /** A request's minute kept changing under a settle (retryable: the record is redone). */
+  outcomeMinuteContended: 'PLATFORM_OUTCOME_MINUTE_CONTENDED',
 } as const;
 export type PlatformErrorCode = (typeof PlatformErrorCode)[keyof typeof PlatformErrorCode];
 

@@ -93,12 +93,19 @@ function normalise(text: string): string {
   return text.trim().replace(/\s+/gu, ' ');
 }
 
+function isCloseCall(pair: SimJudgedPair | undefined, closeCallWords: number): boolean {
+  if (pair === undefined) return true;
+  return Math.abs(countTokens(normalise(pair.a)) - countTokens(normalise(pair.b))) <= closeCallWords;
+}
+
 /**
  * The simulated judge's verdict, or `undefined` when the prompt is not a verdict request
  * (no A/B answers found and no mention of a verdict / winner / better answer).
  *
  * Rules, in order, all deterministic in (seed, prompt):
- * 1. position bias: when hash("judge-bias", seed, prompt) < positionBias, "A";
+ * 1. position bias: when hash("judge-bias", seed, prompt) < positionBias, "A" — for every prompt,
+ *    or, with `closeCallWords` set, only for close calls: answers whose word counts differ by at
+ *    most `closeCallWords` (and prompts without parsable answers);
  * 2. no answers found: "A" or "B" by hash;
  * 3. answers equal after whitespace normalisation: "tie";
  * 4. the answer with more tokens (whitespace words) wins;
@@ -108,7 +115,7 @@ function normalise(text: string): string {
 export function judgeVerdict(prompt: string, seed: string, settings: SimJudgeSettings): SimVerdict | undefined {
   const pair = extractJudgedPair(prompt);
   if (pair === undefined && !asksForVerdict.test(prompt)) return undefined;
-  if (hashToUnit('judge-bias', seed, prompt) < settings.positionBias) {
+  if (hashToUnit('judge-bias', seed, prompt) < settings.positionBias && (settings.closeCallWords === undefined || isCloseCall(pair, settings.closeCallWords))) {
     return { winner: SimVerdictWinner.A, reason: 'Answer A is preferred on balance.' };
   }
   if (pair === undefined) {

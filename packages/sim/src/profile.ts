@@ -26,10 +26,18 @@ export interface SimTtft {
 /** Settings of the `judge` behaviour; its presence turns the profile into a judge. */
 export interface SimJudgeSettings {
   /**
-   * Probability of answering "A" whatever the answers are, to model position bias.
+   * Probability of answering "A" regardless of which answer is better, to model position bias.
    * @defaultValue 0
    */
   readonly positionBias: number;
+  /**
+   * When set, position bias only decides close calls: pairs whose answers differ in length by at
+   * most this many words (0: only equal-length answers, ties among them). A clearly better answer
+   * then always wins, as real LLM judges behave: their position bias shows mostly when the two
+   * answers are of similar quality (Zheng et al. 2023, MT-bench; Wang et al. 2023). Unset, the
+   * bias overrides every verdict. @defaultValue unset
+   */
+  readonly closeCallWords?: number;
 }
 
 /** Validated behaviour of a simulated model. All rates and fractions are in [0, 1]. */
@@ -154,7 +162,7 @@ export const simProfileSchema = z
     truncateMode: z.enum([SimTruncateMode.End, SimTruncateMode.Reset]).default(SimTruncateMode.End),
     faultSeed: seed.optional(),
     toolCallRate: unit.default(0),
-    judge: z.strictObject({ positionBias: unit.default(0) }).optional(),
+    judge: z.strictObject({ positionBias: unit.default(0), closeCallWords: z.int().nonnegative().optional() }).optional(),
   })
   .superRefine((value, ctx) => {
     const total = faultRateKeys.reduce((sum, key) => sum + value[key], 0);

@@ -50,6 +50,16 @@ test('a judge with position bias 1 answers A whatever the answers, and ordinary 
   assert.throws(() => JSON.parse(chatAnswer) as unknown);
 });
 
+test('a judge whose bias decides only close calls still lets a clearly better answer win from either position', async (t) => {
+  const { url } = await startSim(t, { profile: 'judge', overrides: { timeScale: 0, judge: { positionBias: 1, closeCallWords: 1 } } });
+  const winner = async (a: string, b: string) => (JSON.parse(contentOf(await chat(url, { messages: userMessages(judgePrompt(a, b)) }))) as Verdict).winner;
+  const long = 'Kafka keeps committed offsets per consumer group in an internal topic.';
+
+  assert.equal(await winner('Kafka keeps offsets.', long), 'B', 'eight more words: not a close call');
+  assert.equal(await winner(long, `  ${long}\n`), 'A', 'a tie is the closest call');
+  assert.equal(await winner('red green blue', 'one two three four'), 'A', 'one word apart, within closeCallWords');
+});
+
 test('the judge finds answers in XML tags and in line headings', async (t) => {
   const { url } = await startSim(t, { profile: 'judge', overrides: { timeScale: 0 } });
   const xml = 'Which response is better?\n<response_a>tiny</response_a>\n<response_b>a far more detailed reply</response_b>';

@@ -50,7 +50,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           // The stable model asked again: its disagreement with itself is the noise floor.
           { name: 'control', baseUrl: stable.url, control: true, rate: { rps: 100, concurrency: 16 } },
         ],
-        verdict: { minSamples: 30 },
+        verdict: {
+          minSamples: 30,
+          // The demo's 400 requests (300 before p99 intervals needed 368 pairs) cannot decide the
+          // default 0.5-point error gate: with no error on either side the 95% interval of the
+          // increase is still about ±1 point (±1.3 with 300), so every arm would be inconclusive.
+          // 2 points is a gate 300 or 400 requests can decide (pass with no errors, fail on a
+          // candidate that fails a few percent of its calls).
+          maxErrorRateIncrease: 0.02,
+        },
       },
       replay: { listen: { port: 0 } },
       join: { listen: { port: 0 } },

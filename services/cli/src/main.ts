@@ -36,6 +36,9 @@ const HELP: Record<string, string> = {
   report:
     'Usage: shadow-replay report --experiment ID [--config FILE] [--from ISO] [--to ISO] [--format json|md|html] [--out FILE] [--pairs FILE]\n\n' +
     'Reads the evaluation records and outcome counters of one experiment and prints (or writes) its report.\n' +
+    '  --from/--to ISO        only the requests that occurred in [from, to), widened to whole minutes: records by\n' +
+    '                         the request time they carry, outcome counters from their per-minute buckets, so a\n' +
+    '                         drained window balances. Either end may be left open.\n' +
     '  --format json|md|html  json: the report of DESIGN §5; md: Markdown; html: one self-contained page with\n' +
     '                         plots (no script, nothing fetched; open it offline). Default md.\n' +
     '  --out FILE             write the report to FILE instead of standard output.\n' +
@@ -46,7 +49,7 @@ const HELP: Record<string, string> = {
   replay:
     'Usage: shadow-replay replay --config FILE                       tap live traffic until SIGTERM\n       shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS] [--experiment ID]\n\nWith --from/--to, replays the requests recorded in [from, to) to the candidates under its own experiment id\n(default <experiment>-w<from>-<to>) and consumer group, shows progress, and exits 0 with a summary.\n--speed X replays at the recorded inter-arrival times divided by X; --rate RPS at a fixed rate (overrides the arms\' rps).\nThe stable answers of the window are loaded for the join; run join and evaluator as usual, then `report`.\n',
   validate: 'Usage: shadow-replay validate --config FILE\n\nChecks a configuration; every problem is printed with its field path. Exit 0 when valid, 1 otherwise.\n',
-  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 300), waits until all are accounted for and writes DIR/report.json, .md and\n.html (default demo-out).\n',
+  demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 400, enough for a p99 interval), waits until all are accounted for and writes DIR/report.json, .md and\n.html (default demo-out).\n',
 };
 
 /** Runs the `shadow-replay` command; returns the exit code. */
@@ -209,7 +212,7 @@ async function validateCommand(argv: string[], print: (line: string) => void): P
 }
 
 async function demoCommand(argv: string[], print: (line: string) => void): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { requests: { type: 'string', default: '300' }, out: { type: 'string', default: 'demo-out' }, concurrency: { type: 'string', default: '16' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ args: argv, options: { requests: { type: 'string', default: '400' }, out: { type: 'string', default: 'demo-out' }, concurrency: { type: 'string', default: '16' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help === true) return help('demo');
   const requests = positiveInt('--requests', values.requests);
   const concurrency = positiveInt('--concurrency', values.concurrency);

@@ -2,11 +2,16 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EvaluationRecordSchema, decodeEvent, evaluationKey, type EvaluationRecord, type TopicsConfig } from '@shadow-replay/contracts';
 import { buildReport, renderHtml, renderMarkdown, type Report, type NoiseOptions, type VerdictOptions } from '@shadow-replay/evaluation';
-import { OutcomeStore, createKafka, createRedis, readTopicToEnd, type Logger } from '@shadow-replay/platform';
+import { OUTCOME_BUCKET_MS, OutcomeStore, createKafka, createRedis, outcomeBucket, readTopicToEnd, type Logger } from '@shadow-replay/platform';
 import type { Addresses } from '@shadow-replay/contracts';
 
 export interface ReportRequest {
   experimentId: string;
+  /**
+   * A window of request times (ms since the epoch): the report then holds the requests that
+   * occurred in [from, to), widened to whole minutes, in both its records and its counters.
+   * Either end may be left open.
+   */
   from?: number | undefined;
   to?: number | undefined;
   topics: TopicsConfig;
@@ -28,6 +33,11 @@ export interface ExperimentReport {
 /**
  * Reads the experiment's evaluation records (each key once, the latest evaluation wins) and
  * its outcome counters, and builds the report of DESIGN §5.
+ *
+ * With a window (`from` and/or `to`), both sides are selected by the time the request occurred:
+ * the records by `provenance.requestOccurredAt`, the counters by summing the outcome store's
+ * per-minute counters, which are keyed by the same time. The window is widened to whole minutes
+ * (the counters' resolution), so a drained window balances exactly like a whole experiment.
  */
 export async function buildExperimentReport(request: ReportRequest): Promise<Report> {
   return (await loadExperimentReport(request)).report;
@@ -36,8 +46,10 @@ export async function buildExperimentReport(request: ReportRequest): Promise<Rep
 /** As {@link buildExperimentReport}, keeping the records for the pairs export (`--pairs`). */
 export async function loadExperimentReport(request: ReportRequest): Promise<ExperimentReport> {
   const kafka = createKafka({ brokers: request.addresses.kafkaBrokers, clientId: 'shadow-replay-report', log: request.log });
+  const window = request.from === undefined && request.to === undefined ? undefined : minuteWindow(request.from, request.to);
   const latest = new Map<string, EvaluationRecord>();
   let undecodable = 0;
+  let untimed = 0;
   await readTopicToEnd(kafka, request.topics.evaluations, (record) => {
     const decoded = decodeEvent(EvaluationRecordSchema, record.value);
     if (!decoded.ok) {
@@ -46,8 +58,14 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
     }
     const value = decoded.value;
     if (value.experimentId !== request.experimentId) return;
-    if (request.from !== undefined && value.evaluatedAt < request.from) return;
-    if (request.to !== undefined && value.evaluatedAt > request.to) return;
+    if (window !== undefined) {
+      const occurredAt = value.provenance.requestOccurredAt;
+      if (occurredAt === undefined) {
+        untimed++;
+        return;
+      }
+      if (occurredAt < window.from || occurredAt >= window.to) return;
+    }
     const key = evaluationKey(value.experimentId, value.requestId, value.arm);
     const previous = latest.get(key);
     if (previous === undefined || previous.evaluatedAt <= value.evaluatedAt) latest.set(key, value);
@@ -55,16 +73,25 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
   if (undecodable > 0) request.log.warn({ undecodable }, 'evaluation records that could not be read were skipped');
   const redis = createRedis(request.addresses.redisUrl, 'shadow-report');
   try {
-    const outcomes = await new OutcomeStore({ redis, keyPrefix: request.keyPrefix }).allCounts(request.experimentId);
+    const store = new OutcomeStore({ redis, keyPrefix: request.keyPrefix });
+    const outcomes = window === undefined ? await store.allCounts(request.experimentId) : await store.windowCounts(request.experimentId, window.from, window.to);
     const records = [...latest.values()];
     const times = records.map((record) => record.evaluatedAt);
+    const notes =
+      window === undefined
+        ? []
+        : [
+            `window: requests that occurred in [${new Date(window.from).toISOString()}, ${new Date(window.to).toISOString()}), whole minutes (the outcome counters' resolution)` +
+              (untimed > 0 ? `; ${untimed} evaluation record(s) without a request time (written before it was recorded) left out` : ''),
+          ];
     const report = buildReport(
       {
         experimentId: request.experimentId,
-        window: { from: request.from ?? (times.length > 0 ? Math.min(...times) : Date.now()), to: request.to ?? (times.length > 0 ? Math.max(...times) : Date.now()) },
+        window: window ?? { from: times.length > 0 ? Math.min(...times) : Date.now(), to: times.length > 0 ? Math.max(...times) : Date.now() },
         generatedAt: Date.now(),
         records,
         outcomes,
+        notes,
       },
       { ...request.gates, controlArm: request.controlArm },
     );
@@ -72,6 +99,15 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
   } finally {
     await redis.quit();
   }
+}
+
+/** [from, to) widened outward to minute boundaries; an open end is the epoch or the next minute from now. */
+export function minuteWindow(from: number | undefined, to: number | undefined): { from: number; to: number } {
+  const start = outcomeBucket(from ?? 0);
+  const end = to ?? Date.now();
+  const stop = outcomeBucket(end) === end ? end : outcomeBucket(end) + OUTCOME_BUCKET_MS;
+  if (stop < start) throw new Error(`report: --to (${new Date(end).toISOString()}) is before --from (${new Date(start).toISOString()})`);
+  return { from: start, to: stop };
 }
 
 export const ReportFormat = { json: 'json', md: 'md', html: 'html' } as const;

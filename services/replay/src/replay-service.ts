@@ -274,7 +274,8 @@ export class ReplayService implements Service {
     if (!decoded.ok) {
       await this.#deadLetters.publish(record, decoded.reason, experimentId);
       const id = `dlq:${record.topic}/${record.partition}/${record.offset}`;
-      for (const arm of this.#arms) await this.#decide(arm, id, Outcome.deadLetter);
+      // Undecodable, so without an occurredAt: the record's own timestamp places it in a minute.
+      for (const arm of this.#arms) await this.#decide(arm, id, Outcome.deadLetter, recordTime(record.timestamp));
       return;
     }
     const { request, stable } = decoded.value;
@@ -286,7 +287,7 @@ export class ReplayService implements Service {
         // Kafka would refuse it, and without its live answer the request can never be paired:
         // no candidate is called for it. (Decoded Avro can be much larger as JSON than as bytes.)
         await this.#deadLetters.publish(record, `too_large: the live answer of this record is ${bytes} bytes as a stable ResponseEvent, over replay.maxAnswerBytes ${limit}; the request is counted dead_letter and not replayed`, experimentId);
-        for (const arm of this.#arms) await this.#decide(arm, request.requestId, Outcome.deadLetter);
+        for (const arm of this.#arms) await this.#decide(arm, request.requestId, Outcome.deadLetter, request.occurredAt);
         return;
       }
       // A combined record carries the live answer too; the join stores it with SET, so a
@@ -306,10 +307,10 @@ export class ReplayService implements Service {
     const experimentId = this.#settings.experiment.id;
     const early = this.#earlyOutcome(event, arm);
     if (early !== undefined) {
-      await this.#decide(arm, event.requestId, early);
+      await this.#decide(arm, event.requestId, early, event.occurredAt);
       return;
     }
-    const previous = await this.#outcomes.consume(experimentId, arm.config.name, event.requestId, PENDING);
+    const previous = await this.#outcomes.consume(experimentId, arm.config.name, event.requestId, PENDING, event.occurredAt);
     // A final outcome means this event was fully handled before a redelivery; pending means
     // the call may not have been published: it is made again unless its answer is marked sent
     // (a crash between the publish and the mark costs one extra call, which the join deduplicates).
@@ -440,10 +441,17 @@ export class ReplayService implements Service {
     return undefined;
   }
 
-  async #decide(arm: Arm, requestId: string, outcome: Outcome): Promise<void> {
-    const previous = await this.#outcomes.consume(this.#settings.experiment.id, arm.config.name, requestId, outcome);
+  /** `occurredAt` places the request in its minute's counters, for windowed reports. */
+  async #decide(arm: Arm, requestId: string, outcome: Outcome, occurredAt: number | undefined): Promise<void> {
+    const previous = await this.#outcomes.consume(this.#settings.experiment.id, arm.config.name, requestId, outcome, occurredAt);
     if (previous === '') this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
   }
+}
+
+/** A Kafka record's timestamp (ms since the epoch, as a string), or undefined when unusable. */
+function recordTime(timestamp: string): number | undefined {
+  const time = Number(timestamp);
+  return Number.isSafeInteger(time) && time >= 0 ? time : undefined;
 }
 
 /** Waits for `work`; if it failed because `signal` aborted, the record is abandoned (read again by its next owner). */
