@@ -1,69 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import { Outcome, PENDING, ResponseEventSchema, decodeEvent, type RequestEvent } from '@shadow-replay/contracts';
-import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
-import { ReplayService, replaySettings } from '@shadow-replay/replay';
-import { createSimServer, type SimArrival, type SimServerOptions } from '@shadow-replay/sim';
+import { describe, it } from 'node:test';
+import { Outcome, PENDING, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
+import { waitFor } from '@shadow-replay/platform';
+import type { ReplayService } from '@shadow-replay/replay';
+import type { SimArrival } from '@shadow-replay/sim';
 import { requestEvent } from './support/events.js';
-import { testScope, type TestScope } from './support/harness.js';
-
-interface Setup {
-  scope: TestScope;
-  experimentId: string;
-  outcomes: OutcomeStore;
-  sim: ReturnType<typeof createSimServer>;
-  startReplay: () => Promise<ReplayService>;
-  produce: (events: RequestEvent[]) => Promise<void>;
-  settled: (count: number) => Promise<Awaited<ReturnType<OutcomeStore['counts']>>>;
-}
-
-async function setup(t: TestContext, candidate: Record<string, unknown>, sim: SimServerOptions = { profile: 'fast' }, experiment: Record<string, unknown> = {}): Promise<Setup> {
-  const server = createSimServer(sim);
-  const { url } = await server.start();
-  t.after(() => server.close());
-  const scope = testScope(t, (id) => ({
-    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: url, ...candidate }], ...experiment },
-  }));
-  const experimentId = scope.config.experiment?.id ?? '';
-  const topics = scope.config.kafka.topics;
-  await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 3);
-  const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
-  const producer = scope.kafka.producer();
-  await producer.connect();
-  t.after(() => producer.disconnect());
-  return {
-    scope,
-    experimentId,
-    outcomes,
-    sim: server,
-    startReplay: async () => {
-      const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
-      t.after(() => replay.close());
-      await replay.start();
-      return replay;
-    },
-    produce: async (events) => {
-      await producer.send({ topic: topics.requests, messages: events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
-    },
-    settled: async (count) => {
-      await waitFor(
-        async () => {
-          const counts = await outcomes.counts(experimentId, 'cand');
-          return counts.consumed === count && counts[PENDING] === 0 && counts.consumed > 0;
-        },
-        { timeoutMs: 60_000, what: `${count} requests settled` },
-      );
-      return outcomes.counts(experimentId, 'cand');
-    },
-  };
-}
-
-/** Replay alone settles nothing as evaluated; a successful call stays pending until the evaluator. */
-async function answered(s: Setup, count: number): Promise<void> {
-  await waitFor(async () => (await s.scope.read(s.scope.config.kafka.topics.candidateResponses)).length >= count, { timeoutMs: 60_000, what: `${count} candidate responses` });
-}
-
-const ids = (n: number, prefix = 'r') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+import { answered, ids, setupReplay as setup } from './support/replay-setup.js';
 
 describe('replay rate control, budgets and protection of the candidate', () => {
   it('holds one requests-per-second limit across two replay instances, with no second above it', async (t) => {
