@@ -122,18 +122,26 @@ describe('replay rate control, budgets and protection of the candidate', () => {
   });
 
   it('strips tools when the policy says so, and never forwards anything but its own headers', async (t) => {
-    const s = await setup(t, { toolPolicy: 'strip', headers: { 'x-team': 'ml' }, transforms: { systemPrompt: { mode: 'replace', text: 'Be brief.' }, params: { temperature: 0 } } });
+    const arrivals: SimArrival[] = [];
+    const s = await setup(
+      t,
+      { toolPolicy: 'strip', headers: { 'x-team': 'ml' }, transforms: { systemPrompt: { mode: 'replace', text: 'Be brief.' }, params: { temperature: 0 } } },
+      { profile: 'fast', onChat: (arrival) => arrivals.push(arrival) },
+    );
     const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
     await s.produce([
       requestEvent('with-tools', {
+        // What a tapped bus might carry: none of it is the candidate's business.
+        headers: { 'user-agent': 'shop-app/1.0', 'x-tenant-id': 'acme', authorization: 'Bearer user-secret', cookie: 'session=user-secret' },
         body: {
-        tools,
-        messages: [
-          { role: 'system', content: 'old system' },
-          { role: 'user', content: 'hi' },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
-          { role: 'tool', tool_call_id: 'c1', content: 'result' },
-        ],
+          tools,
+          tool_choice: 'auto',
+          messages: [
+            { role: 'system', content: 'old system' },
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
+            { role: 'tool', tool_call_id: 'c1', content: 'result' },
+          ],
         },
       }),
     ]);
@@ -144,11 +152,26 @@ describe('replay rate control, budgets and protection of the candidate', () => {
     assert.ok(decoded.ok);
     const sent = decoded.value.request;
     assert.equal(sent?.tools, undefined);
+    assert.equal(sent?.tool_choice, undefined);
     assert.deepEqual(sent?.messages.map((message) => message.role), ['system', 'user', 'assistant']);
+    assert.equal(sent?.messages[2]?.tool_calls, undefined);
     assert.equal(sent?.messages[0]?.content, 'Be brief.');
     assert.equal(sent?.temperature, 0);
     assert.equal(sent?.stream, true);
+
+    assert.equal(arrivals.length, 1);
+    const arrival = arrivals[0];
+    assert.deepEqual(arrival?.request, sent, 'the candidate received the body the answer records');
+    const headers = arrival?.headers ?? {};
+    // What HTTP itself needs, and the arm's own headers; nothing copied from the recorded request.
+    const transport = ['host', 'connection', 'content-length', 'content-type', 'accept'];
+    const own = ['x-team', 'x-shadow-experiment', 'x-shadow-request-id'];
+    assert.deepEqual(Object.keys(headers).filter((name) => !transport.includes(name)).toSorted(), own.toSorted(), JSON.stringify(headers));
+    assert.equal(headers['x-team'], 'ml');
+    assert.equal(headers['x-shadow-experiment'], s.experimentId);
+    assert.equal(headers['x-shadow-request-id'], 'with-tools');
   });
+
 
   it('holds its place while paused and resumes where it stopped', async (t) => {
     const s = await setup(t, {});

@@ -18,12 +18,13 @@ export interface ReplaySetup {
   settled: (count: number) => Promise<Awaited<ReturnType<OutcomeStore['counts']>>>;
 }
 
-export async function setupReplay(t: TestContext, candidate: Record<string, unknown>, sim: SimServerOptions = { profile: 'fast' }, experiment: Record<string, unknown> = {}): Promise<ReplaySetup> {
+/** `candidate` configures the arm `cand`; a list configures several arms (each defaults to the sim's URL). */
+export async function setupReplay(t: TestContext, candidate: Record<string, unknown> | Record<string, unknown>[], sim: SimServerOptions = { profile: 'fast' }, experiment: Record<string, unknown> = {}): Promise<ReplaySetup> {
   const server = createSimServer(sim);
   const { url } = await server.start();
   t.after(() => server.close());
   const scope = testScope(t, (id) => ({
-    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: url, ...candidate }], ...experiment },
+    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: (Array.isArray(candidate) ? candidate : [candidate]).map((arm) => ({ name: 'cand', baseUrl: url, ...arm })), ...experiment },
   }));
   const experimentId = scope.config.experiment?.id ?? '';
   const topics = scope.config.kafka.topics;
