@@ -60,6 +60,24 @@ export const EndpointConfigSchema = z
   .strict();
 
 export const CandidateConfigSchema = EndpointConfigSchema.extend({
+  /** Deadlines of one call to the candidate; each one ends the call as an `error` with its own code. */
+  timeouts: z
+    .object({
+      /** TCP (and TLS) connection to the candidate; `connect_error` when it takes longer. */
+      connectMs: z.number().int().positive().max(600_000).default(5_000),
+      /**
+       * From sending the request to the first chunk carrying content, reasoning or a tool-call
+       * delta (DESIGN §4's first token); role chunks and keep-alive comments do not count. An
+       * answer that is not streamed must have its headers by then. `first_token_timeout`.
+       */
+      firstTokenMs: z.number().int().positive().default(30_000),
+      /** Longest silence between two pieces of the answer, any bytes counting; absent = `firstTokenMs`. `stream_idle_timeout`. */
+      idleMs: z.number().int().positive().optional(),
+      /** The whole call, streaming included. `total_timeout`. */
+      totalMs: z.number().int().positive().default(120_000),
+    })
+    .strict()
+    .prefault({}),
   /** Stream from the candidate (needed for TTFT, TPOT and ITL). */
   stream: z.boolean().default(true),
   /**

@@ -58,6 +58,8 @@ interface Arm {
   circuit: CircuitBreaker;
   configHash: string;
   url: string;
+  /** The arm's own connection pool: its connect timeout is the arm's. */
+  agent: Agent;
 }
 
 export interface ReplayOptions {
@@ -83,7 +85,6 @@ export class ReplayService implements Service {
   readonly #redis;
   readonly #outcomes: OutcomeStore;
   readonly #http: ServiceHttpServer;
-  readonly #agent: Agent;
   readonly #arms: Arm[];
   readonly #input: InputAdapter;
   readonly #sourceTopics: string[];
@@ -110,9 +111,6 @@ export class ReplayService implements Service {
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'replay', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
-    // Enough connections for every arm's concurrency limit: the limiter, not the agent, is the bound.
-    const connections = settings.experiment.candidates.reduce((sum, candidate) => sum + candidate.rate.concurrency, 0);
-    this.#agent = new Agent({ connections: Math.max(16, connections), keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
     const { budget, endAt } = { budget: settings.experiment.budget, endAt: settings.experiment.budget.endAt };
     this.#arms = settings.experiment.candidates.map((config) => {
       // One hash tag per experiment: an arm's limiter, budget and pause flag share a Cluster slot.
@@ -131,6 +129,8 @@ export class ReplayService implements Service {
         circuit: new CircuitBreaker(config.circuit),
         configHash: contentHash(config),
         url: `${config.baseUrl.replace(/\/$/, '')}/v1/chat/completions`,
+        // Enough connections for the arm's concurrency limit: the limiter, not the agent, is the bound.
+        agent: new Agent({ connections: Math.max(16, config.rate.concurrency), keepAliveTimeout: 30_000, connect: { timeout: config.timeouts.connectMs } }),
       };
     });
     this.#pausedKey = `${settings.redis.keyPrefix}:replay:{${experimentId}}:paused`;
@@ -172,7 +172,7 @@ export class ReplayService implements Service {
         ['consumer', () => this.#consumer.close()],
         ['producer', () => this.#producer.disconnect()],
         ['http', () => this.#http.close()],
-        ['agent', () => this.#agent.close()],
+        ['agents', () => Promise.all(this.#arms.map((arm) => arm.agent.close()))],
         ['redis', () => this.#redis.quit()],
       ]),
     );
@@ -394,11 +394,12 @@ export class ReplayService implements Service {
       }
       try {
         result = await callChatCompletion({
-          dispatcher: this.#agent,
+          dispatcher: arm.agent,
           url: arm.url,
           body,
           headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
           firstTokenMs: arm.config.timeouts.firstTokenMs,
+          idleMs: arm.config.timeouts.idleMs,
           totalMs: arm.config.timeouts.totalMs,
         });
       } catch (error) {
