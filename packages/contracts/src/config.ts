@@ -174,8 +174,30 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       params: z.record(z.string(), z.unknown()).default({}),
       /** Upper bound on max_tokens sent to the candidate. */
       maxTokensCap: z.number().int().positive().optional(),
+      /**
+       * Sets max_tokens from the live answer's length: `factor` × its completion tokens, at least
+       * `minimum`, never above the request's own limit or `maxTokensCap`. Applies where replay has
+       * the live answer when it calls: combined records (request and answer in one record) and
+       * window replays (the window's stable answers are loaded first). A live native request
+       * arrives without its answer (the gateway publishes that to the stable topic, read by the
+       * join), so there, and for a request whose live answer failed or has no usage, only
+       * `maxTokensCap` applies.
+       */
+      maxTokensFromStable: z
+        .object({
+          factor: z.number().min(1, 'must be >= 1: a candidate allowed fewer tokens than the live answer used is cut short').max(100).default(1.5),
+          minimum: z.number().int().positive().default(16),
+        })
+        .strict()
+        .optional(),
     })
     .strict()
+    .superRefine((transforms, ctx) => {
+      const { maxTokensCap, maxTokensFromStable } = transforms;
+      if (maxTokensCap !== undefined && maxTokensFromStable !== undefined && maxTokensFromStable.minimum > maxTokensCap) {
+        ctx.addIssue({ code: 'custom', path: ['maxTokensFromStable', 'minimum'], message: `must be <= maxTokensCap (${maxTokensCap})` });
+      }
+    })
     .prefault({}),
   prices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
 }).strict();

@@ -25,3 +25,16 @@ describe('candidate timeouts', () => {
     assertIssue(parse({ timeouts: { connectTimeout: 100 } }), ['experiment', 'candidates', 0, 'timeouts'], /connectTimeout/u);
   });
 });
+
+describe('max_tokens from the live answer', () => {
+  it('defaults to 1.5 × the live answer with a minimum of 16 when given', () => {
+    const parsed = parse({ transforms: { maxTokensFromStable: {} } });
+    assert.ok(parsed.success);
+    assert.deepEqual(parsed.data.experiment?.candidates[0]?.transforms.maxTokensFromStable, { factor: 1.5, minimum: 16 });
+  });
+
+  it('refuses a factor below 1, and a minimum above the fixed cap, naming the field', () => {
+    assertIssue(parse({ transforms: { maxTokensFromStable: { factor: 0.5 } } }), ['experiment', 'candidates', 0, 'transforms', 'maxTokensFromStable', 'factor'], /must be >= 1/u);
+    assertIssue(parse({ transforms: { maxTokensCap: 64, maxTokensFromStable: { minimum: 100 } } }), ['experiment', 'candidates', 0, 'transforms', 'maxTokensFromStable', 'minimum'], /<= maxTokensCap \(64\)/u);
+  });
+});

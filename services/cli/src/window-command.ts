@@ -63,6 +63,8 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
 
   const redis = createRedis(settings.addresses.redisUrl, 'shadow-window');
   let stablePreloaded = 0;
+  // Kept only when an arm sets max_tokens from the live answer's length: one number per answer.
+  const stableCompletionTokens = base.candidates.some((candidate) => candidate.transforms.maxTokensFromStable !== undefined) ? new Map<string, number>() : undefined;
   try {
     const join = new JoinState({ redis, keyPrefix: config.redis.keyPrefix, windowMs: STABLE_TTL_MS });
     const stableRanges = await windowRanges(kafka, topics.stableResponses, request.from - 60_000, request.to + STABLE_LATE_MS);
@@ -71,10 +73,12 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
       if (!decoded.ok) return;
       await join.offerStable(decoded.value.requestId, { event: record.value?.toString('utf8') ?? '', topic: topics.stableResponses, partition: record.partition, offset: record.offset });
       stablePreloaded++;
+      const completion = decoded.value.outcome === 'ok' ? decoded.value.usage?.completion : undefined;
+      if (completion !== undefined) stableCompletionTokens?.set(decoded.value.requestId, completion);
     });
     request.print(`loaded ${stablePreloaded} stable answers of the window for the join`);
 
-    const service = new ReplayService({ settings, log: request.log, window: { topic: sourceTopic, progress, from: request.from, speed: request.speed } });
+    const service = new ReplayService({ settings, log: request.log, window: { topic: sourceTopic, progress, from: request.from, speed: request.speed, stableCompletionTokens } });
     await service.start();
     const report = progressReporter(progress, started, request.progress ?? ((line) => request.print(line)));
     const timer = setInterval(report, 500);

@@ -66,7 +66,14 @@ export interface ReplayOptions {
   settings: ReplaySettings;
   log: Logger;
   /** Replay a historical window instead of tapping live traffic (`shadow-replay replay --from --to`). */
-  window?: { topic: string; progress: WindowProgress; from: number; speed?: number | undefined };
+  window?: {
+    topic: string;
+    progress: WindowProgress;
+    from: number;
+    speed?: number | undefined;
+    /** Completion tokens of the window's successful live answers by request id, for `transforms.maxTokensFromStable`. */
+    stableCompletionTokens?: ReadonlyMap<string, number> | undefined;
+  };
 }
 
 /**
@@ -300,10 +307,12 @@ export class ReplayService implements Service {
       const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
       if (due > Date.now()) await abandonable(sleep(due - Date.now(), signal), signal);
     }
-    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, record, signal)));
+    // The live answer's length, when replay has the answer: a combined record, or a window's loaded answers.
+    const stableTokens = stable === undefined ? this.#window?.stableCompletionTokens?.get(request.requestId) : stable.outcome === 'ok' ? stable.usage?.completion : undefined;
+    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, stableTokens, record, signal)));
   }
 
-  async #replayTo(arm: Arm, event: RequestEvent, record: ConsumedRecord, signal: AbortSignal): Promise<void> {
+  async #replayTo(arm: Arm, event: RequestEvent, stableTokens: number | undefined, record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const experimentId = this.#settings.experiment.id;
     const early = this.#earlyOutcome(event, arm);
     if (early !== undefined) {
@@ -316,7 +325,7 @@ export class ReplayService implements Service {
     // (a crash between the publish and the mark costs one extra call, which the join deduplicates).
     if (previous !== '' && previous !== PENDING) return;
     if (previous === PENDING && (await this.#outcomes.wasSent(experimentId, arm.config.name, event.requestId))) return;
-    const body = candidateBody(event, arm.config);
+    const body = candidateBody(event, arm.config, stableTokens);
     const tokens = estimateTokens(body, arm.config.rate.expectedOutputTokens);
     const estimate = { tokens: tokens.prompt + tokens.completion, cost: cost(arm, tokens.prompt, tokens.completion) };
     const overBudget = await arm.budget.admit(estimate);
