@@ -237,7 +237,7 @@ export const ExperimentConfigSchema = z
       .object({
         maxRequests: z.number().int().positive().optional(),
         maxTokens: z.number().int().positive().optional(),
-        /** In the currency of the prices; needs the arm's `prices`. */
+        /** In the currency of the prices; every arm must then have `prices`. */
         maxCost: z.number().positive().optional(),
         /** ISO time after which nothing more is sent. */
         endAt: z.iso.datetime({ offset: true }).optional(),
@@ -303,7 +303,14 @@ export const ExperimentConfigSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((experiment, ctx) => {
+    if (experiment.budget.maxCost === undefined) return;
+    // Without prices an arm's calls cost 0 and a cost budget would never stop it.
+    experiment.candidates.forEach((candidate, index) => {
+      if (candidate.prices === undefined) ctx.addIssue({ code: 'custom', path: ['candidates', index, 'prices'], message: `required with budget.maxCost (${experiment.budget.maxCost}): without prices the arm's cost is 0 and the cost budget never stops it` });
+    });
+  });
 export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;
 
 /** The header the tenant is read from when `experiment.slices.tenantHeader` is not set. */

@@ -38,3 +38,10 @@ describe('max_tokens from the live answer', () => {
     assertIssue(parse({ transforms: { maxTokensCap: 64, maxTokensFromStable: { minimum: 100 } } }), ['experiment', 'candidates', 0, 'transforms', 'maxTokensFromStable', 'minimum'], /<= maxTokensCap \(64\)/u);
   });
 });
+
+describe('budget', () => {
+  it('refuses a cost budget for an arm without prices, naming the arm\'s prices', () => {
+    assertIssue(parse({}, { budget: { maxCost: 10 } }), ['experiment', 'candidates', 0, 'prices'], /required with budget\.maxCost \(10\)/u);
+    assert.ok(parse({ prices: { inputPerMillion: 1, outputPerMillion: 2 } }, { budget: { maxCost: 10 } }).success);
+  });
+});

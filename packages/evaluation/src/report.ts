@@ -39,6 +39,11 @@ export interface ReportInput {
   records: readonly EvaluationRecord[];
   /** Outcome counters by candidate arm, see {@link OutcomeCounters}. */
   outcomes: Readonly<Record<string, OutcomeCounters>>;
+  /**
+   * Why requests reached an outcome, by arm and outcome: `{ cand: { shed_budget: { cost: 3 } } }`
+   * (the budget limit reached). Absent: the report says nothing of reasons.
+   */
+  outcomeReasons?: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, number>>>>>>;
 }
 
 /** Options of {@link buildReport}: the verdict's gates and the bootstrap's seed and size. */
@@ -117,6 +122,11 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
   if (duplicates > 0) {
     conservation.notes.push(`${duplicates} duplicate evaluation record(s) counted once (the latest evaluatedAt kept)`);
   }
+  const budgetLimits = (arm: string) => input.outcomeReasons?.[arm]?.[Outcome.shedBudget];
+  for (const arm of arms) {
+    const limits = Object.entries(budgetLimits(arm) ?? {}).filter(([, count]) => count > 0);
+    if (limits.length > 0) conservation.notes.push(`arm ${arm}: shed_budget by the limit reached: ${limits.map(([limit, count]) => `${limit.replace('_', ' ')} ${count}`).join(', ')}`);
+  }
 
   return {
     schemaVersion: 1,
@@ -129,7 +139,10 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
       arms.map((arm) => armFigures(arm, recordsByArm.get(arm) ?? [], conservation.byArm[arm]!, compiled)),
       options.controlArm,
       options.noise,
-    ).map((figures) => ({ ...figures, verdict: decideVerdict(figures, conservation.byArm[figures.arm]!.balanced, compiled.verdict) })),
+    ).map((figures) => {
+      const limits = budgetLimits(figures.arm);
+      return { ...figures, ...(limits === undefined ? {} : { budgetLimitsReached: { ...limits } }), verdict: decideVerdict(figures, conservation.byArm[figures.arm]!.balanced, compiled.verdict) };
+    }),
   };
 }
 

@@ -10,6 +10,8 @@ import { RedisScript } from './redis.js';
  * - `settle`: pending → final outcome. Already final: no change. Never consumed: counts it
  *   consumed too, so the table still balances and the anomaly stays visible as consumed.
  *   A final outcome drops the request's "sent" mark (KEYS[4]), which only pending ones need.
+ * A reason (ARGV[7], e.g. the budget limit behind `shed_budget`) is counted in KEYS[5] as
+ * `outcome/reason`, with the outcome, so it too counts once per request.
  * Returns the state the request had before the call ('' when none).
  */
 const TRANSITION = new RedisScript(`
@@ -27,6 +29,10 @@ redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('SADD', KEYS[3], ARGV[6])
 if ARGV[2] ~= ARGV[5] then redis.call('HDEL', KEYS[4], ARGV[1]) end
 local ttl = tonumber(ARGV[3])
+if ARGV[7] ~= '' then
+  redis.call('HINCRBY', KEYS[5], ARGV[2] .. '/' .. ARGV[7], 1)
+  redis.call('EXPIRE', KEYS[5], ttl)
+end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('EXPIRE', KEYS[3], ttl)
@@ -68,9 +74,24 @@ export class OutcomeStore {
     return this.#transition(experimentId, arm, requestId, state, 'consume');
   }
 
-  /** Moves a pending request to its final outcome. */
-  settle(experimentId: string, arm: string, requestId: string, outcome: Outcome): Promise<string> {
-    return this.#transition(experimentId, arm, requestId, outcome, 'settle');
+  /**
+   * Moves a pending request to its final outcome; `reason` (such as the budget limit reached)
+   * is counted with it, see {@link reasons}.
+   */
+  settle(experimentId: string, arm: string, requestId: string, outcome: Outcome, reason = ''): Promise<string> {
+    return this.#transition(experimentId, arm, requestId, outcome, 'settle', reason);
+  }
+
+  /** Requests counted with a reason, by outcome: `{ shed_budget: { cost: 3, end_time: 1 } }`. */
+  async reasons(experimentId: string, arm: string): Promise<Record<string, Record<string, number>>> {
+    const raw = await this.#redis.hgetall(this.#keys(experimentId, arm)[3]);
+    const result: Record<string, Record<string, number>> = {};
+    for (const [field, value] of Object.entries(raw)) {
+      const slash = field.indexOf('/');
+      const outcome = field.slice(0, slash);
+      result[outcome] = { ...result[outcome], [field.slice(slash + 1)]: Number(value) };
+    }
+    return result;
   }
 
   /**
@@ -110,16 +131,16 @@ export class OutcomeStore {
     return result;
   }
 
-  async #transition(experimentId: string, arm: string, requestId: string, state: OutcomeState, mode: 'consume' | 'settle'): Promise<string> {
-    const [states, counts, sent] = this.#keys(experimentId, arm);
-    const result = await TRANSITION.run(this.#redis, 4, states, counts, this.#armsKey(experimentId), sent, requestId, state, this.#ttl, mode, PENDING, arm);
+  async #transition(experimentId: string, arm: string, requestId: string, state: OutcomeState, mode: 'consume' | 'settle', reason = ''): Promise<string> {
+    const [states, counts, sent, reasons] = this.#keys(experimentId, arm);
+    const result = await TRANSITION.run(this.#redis, 5, states, counts, this.#armsKey(experimentId), sent, reasons, requestId, state, this.#ttl, mode, PENDING, arm, reason);
     return String(result);
   }
 
   // The experiment id is the hash tag, so one experiment's keys share a Redis Cluster slot.
-  #keys(experimentId: string, arm: string): [string, string, string] {
+  #keys(experimentId: string, arm: string): [string, string, string, string] {
     const base = `${this.#prefix}:outcomes:{${experimentId}}:${arm}`;
-    return [`${base}:state`, `${base}:counts`, `${base}:sent`];
+    return [`${base}:state`, `${base}:counts`, `${base}:sent`, `${base}:reasons`];
   }
 
   #armsKey(experimentId: string): string {

@@ -55,7 +55,9 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
   if (undecodable > 0) request.log.warn({ undecodable }, 'evaluation records that could not be read were skipped');
   const redis = createRedis(request.addresses.redisUrl, 'shadow-report');
   try {
-    const outcomes = await new OutcomeStore({ redis, keyPrefix: request.keyPrefix }).allCounts(request.experimentId);
+    const store = new OutcomeStore({ redis, keyPrefix: request.keyPrefix });
+    const outcomes = await store.allCounts(request.experimentId);
+    const outcomeReasons = Object.fromEntries(await Promise.all(Object.keys(outcomes).map(async (arm) => [arm, await store.reasons(request.experimentId, arm)] as const)));
     const records = [...latest.values()];
     const times = records.map((record) => record.evaluatedAt);
     const report = buildReport(
@@ -65,6 +67,7 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
         generatedAt: Date.now(),
         records,
         outcomes,
+        outcomeReasons,
       },
       { ...request.gates, controlArm: request.controlArm },
     );

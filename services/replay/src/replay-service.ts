@@ -41,7 +41,7 @@ import type { Message, Producer } from 'kafkajs';
 import { Agent } from 'undici';
 import { createInputAdapter, type InputAdapter } from './adapters/index.js';
 import { AdaptivePace } from './adaptive-pace.js';
-import { Budget } from './budget.js';
+import { Budget, type BudgetReason } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
@@ -330,11 +330,10 @@ export class ReplayService implements Service {
     const estimate = { tokens: tokens.prompt + tokens.completion, cost: cost(arm, tokens.prompt, tokens.completion) };
     const overBudget = await arm.budget.admit(estimate);
     if (overBudget !== null) {
-      this.#metrics.shedBudget.inc({ experiment: experimentId, arm: arm.config.name, limit: overBudget });
-      await this.#settle(arm, event.requestId, Outcome.shedBudget);
+      await this.#shedBudget(arm, event.requestId, overBudget);
       return;
     }
-    let result: ChatCallResult | 'circuit_open';
+    let result: ChatCallResult | 'circuit_open' | 'end_time';
     try {
       result = await this.#callWithRetries(arm, event, body, estimate.tokens, signal);
     } catch (error) {
@@ -346,6 +345,11 @@ export class ReplayService implements Service {
     if (result === 'circuit_open') {
       await arm.budget.refund(estimate);
       await this.#settle(arm, event.requestId, Outcome.shedCircuit);
+      return;
+    }
+    if (result === 'end_time') {
+      await arm.budget.refund(estimate);
+      await this.#shedBudget(arm, event.requestId, 'end_time');
       return;
     }
     this.#metrics.circuit.set({ experiment: experimentId, arm: arm.config.name }, arm.circuit.state === 'open' ? 1 : arm.circuit.state === 'half_open' ? 0.5 : 0);
@@ -387,13 +391,40 @@ export class ReplayService implements Service {
     else await this.#outcomes.markSent(experimentId, arm.config.name, event.requestId);
   }
 
-  /** Calls the candidate, retrying what is worth retrying; `circuit_open` when the circuit opened while it waited. */
-  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number, signal: AbortSignal): Promise<ChatCallResult | 'circuit_open'> {
+  /**
+   * Calls the candidate, retrying what is worth retrying; `circuit_open` when the circuit opened
+   * while it waited, `end_time` when the budget's end time passed while it waited.
+   */
+  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number, signal: AbortSignal): Promise<ChatCallResult | 'circuit_open' | 'end_time'> {
     const experimentId = this.#settings.experiment.id;
+    let previous: ChatCallResult | undefined;
+    // The budget admitted the request before it waited for its slot, which may take long: past
+    // the end time nothing more goes out, a retry included (its request keeps the failed answer).
+    const ended = () => {
+      if (previous !== undefined) arm.circuit.record(false);
+      return previous ?? 'end_time';
+    };
     for (let attempt = 1; ; attempt++) {
+      // A wait that reaches the end time stops there rather than at a slot that no longer
+      // matters (an end time further away is checked once the slot is ours).
+      const untilEnd = arm.budget.msUntilEnd();
+      const endSignal = untilEnd === undefined || untilEnd > END_WAKEUP_HORIZON_MS ? undefined : AbortSignal.timeout(Math.max(1, untilEnd));
       // Only the wait for the first call can be abandoned: once the candidate has seen the
       // request, its retries finish here rather than load the candidate again elsewhere.
-      const release = attempt === 1 ? await abandonable(arm.limiter.acquire(tokens, signal), signal) : await arm.limiter.acquire(tokens);
+      let release: () => Promise<void>;
+      try {
+        release =
+          attempt === 1
+            ? await abandonable(arm.limiter.acquire(tokens, endSignal === undefined ? signal : AbortSignal.any([signal, endSignal])), signal)
+            : await arm.limiter.acquire(tokens, endSignal);
+      } catch (error) {
+        if (!(error instanceof RecordAbandonedError) && endSignal?.aborted === true) return ended();
+        throw error;
+      }
+      if (arm.budget.ended()) {
+        await release();
+        return ended();
+      }
       let result: ChatCallResult;
       // Checked once per request, once the slot is ours: the calls ahead of this one may have
       // opened it, and a half-open circuit's single probe must be the call that follows.
@@ -427,6 +458,7 @@ export class ReplayService implements Service {
       await release();
       if (final) return result;
       this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
+      previous = result;
       await sleep(delay);
     }
   }
@@ -435,9 +467,15 @@ export class ReplayService implements Service {
     if (arm.limiter.rps !== undefined) this.#metrics.pace.set({ experiment: this.#settings.experiment.id, arm: arm.config.name }, arm.limiter.rps);
   }
 
-  async #settle(arm: Arm, requestId: string, outcome: Outcome): Promise<void> {
-    await this.#outcomes.settle(this.#settings.experiment.id, arm.config.name, requestId, outcome);
+  async #settle(arm: Arm, requestId: string, outcome: Outcome, reason?: string): Promise<void> {
+    await this.#outcomes.settle(this.#settings.experiment.id, arm.config.name, requestId, outcome, reason);
     this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
+  }
+
+  /** `shed_budget`, with the limit reached counted for the report and the metrics. */
+  async #shedBudget(arm: Arm, requestId: string, limit: BudgetReason): Promise<void> {
+    this.#metrics.shedBudget.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, limit });
+    await this.#settle(arm, requestId, Outcome.shedBudget, limit);
   }
 
   #earlyOutcome(event: RequestEvent, arm: Arm): Outcome | undefined {
@@ -456,6 +494,9 @@ export class ReplayService implements Service {
     if (previous === '') this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
   }
 }
+
+/** How far ahead of the budget's end time a wait for a slot is set to stop at it (timers are capped at ~24.8 days). */
+const END_WAKEUP_HORIZON_MS = 3_600_000;
 
 /** Waits for `work`; if it failed because `signal` aborted, the record is abandoned (read again by its next owner). */
 async function abandonable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
