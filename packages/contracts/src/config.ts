@@ -416,6 +416,14 @@ export const ReplayConfigSchema = serviceListen(9101)
      * `too_large` and counted `dead_letter`. @defaultValue 1000000
      */
     maxAnswerBytes: z.number().int().min(1024).default(1_000_000),
+    /**
+     * A window replay (`--from T1 --to T2`) takes the records whose timestamps are in [T1, T2).
+     * Timestamps need not grow with offsets (several gateways, their clocks and buffers), so it
+     * reads on past the first record stamped T2 until the first stamped T2 + this, to find records
+     * of the window written that much later. Records read with timestamps outside the window are
+     * not part of it: not consumed, not counted. @defaultValue 300000 (5 minutes)
+     */
+    windowLateMs: z.number().int().min(0).default(300_000),
   })
   .strict()
   .prefault({});

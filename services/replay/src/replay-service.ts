@@ -265,10 +265,16 @@ export class ReplayService implements Service {
 
   async #handle(record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const window = this.#window;
-    // A window replay reads only [from, to): what lies outside is not part of this experiment.
-    if (window !== undefined && !window.progress.contains(record.partition, record.offset)) return;
-    await this.#handleInExperiment(record, signal);
-    window?.progress.handled(record.partition);
+    if (window === undefined) {
+      await this.#handleInExperiment(record, signal);
+      return;
+    }
+    // A window replay reads only the records stamped in [from, to): the others in (or past) the
+    // scanned offsets are not part of this experiment and are neither consumed nor counted.
+    if (!window.progress.inRange(record.partition, record.offset)) return;
+    const inWindow = window.progress.contains(record.partition, record.offset, Number(record.timestamp));
+    if (inWindow) await this.#handleInExperiment(record, signal);
+    window.progress.handled(record.partition, inWindow);
   }
 
   async #handleInExperiment(record: ConsumedRecord, signal: AbortSignal): Promise<void> {
