@@ -90,25 +90,39 @@ describe('replaying a historical window', () => {
     assert.equal(counts.shed_lag, 0, 'a window replay is never shed for lag');
   });
 
-  it('paces at the recorded inter-arrival times divided by --speed', async (t) => {
-    const sim = createSimServer({ profile: 'fast' });
+  it('paces at the recorded inter-arrival times divided by --speed, from the first record read (no burst after a slow start)', async (t) => {
+    const arrivals: SimArrival[] = [];
+    const sim = createSimServer({ profile: 'fast', onChat: (arrival) => arrivals.push(arrival) });
     const candidate = await sim.start();
     t.after(() => sim.close());
     const scope = testScope(t, (id) => ({ experiment: { id: `speed-${id}`.slice(0, 40), candidates: [{ name: 'cand', baseUrl: candidate.url }] } }));
     const topics = scope.config.kafka.topics;
     await ensureTopics(scope.kafka, [topics.requests, topics.stableResponses, topics.candidateResponses, topics.deadLetter], 1);
     const from = Date.now() - HOUR;
-    // Six requests recorded 600 ms apart: 3 s of traffic, 1.5 s at speed 2.
+    // Eight requests recorded 600 ms apart from the window's start: 300 ms apart at speed 2.
     const producer = scope.kafka.producer();
     await producer.connect();
     t.after(() => producer.disconnect());
     await producer.send({
       topic: topics.requests,
-      messages: Array.from({ length: 6 }, (_, i) => ({ key: `s${i}`, value: JSON.stringify(requestEvent(`s${i}`, { occurredAt: from + i * 600 })), timestamp: String(from + i * 600) })),
+      messages: Array.from({ length: 8 }, (_, i) => ({ key: `s${i}`, value: JSON.stringify(requestEvent(`s${i}`, { occurredAt: from + i * 600 })), timestamp: String(from + i * 600) })),
     });
-    const summary = await runWindow({ config: scope.config, from, to: from + 10_000, speed: 2, log: silentLogger(), print: () => undefined });
-    assert.equal(summary.handled, 6);
-    const arrivals = sim.stats().arrivals.filter((second) => second.count > 0);
-    assert.ok(arrivals.length >= 2, `six calls spread over ${arrivals.length} second(s), not sent at once`);
+    // Started paused, as when the group join takes long: records are read late, and the recorded
+    // schedule starts with the first of them, not when the service started.
+    const experimentId = `speed-${scope.id}`.slice(0, 40);
+    const pausedKey = `${scope.config.redis.keyPrefix}:replay:{${experimentId}}:paused`;
+    await scope.redis.set(pausedKey, '1');
+    const running = runWindow({ config: scope.config, experimentId, from, to: from + 10_000, speed: 2, log: silentLogger(), print: () => undefined });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.equal(arrivals.length, 0, 'nothing sent while paused');
+    await scope.redis.del(pausedKey);
+    const summary = await running;
+    assert.equal(summary.handled, 8);
+    const times = arrivals.map((arrival) => arrival.receivedAt).toSorted((a, b) => a - b);
+    const gaps = times.slice(1).map((time, i) => time - (times[i] ?? 0));
+    assert.equal(gaps.length, 7);
+    for (const gap of gaps) assert.ok(gap >= 200, `calls ${gaps.join(', ')} ms apart; 300 expected`);
+    const span = (times.at(-1) ?? 0) - (times[0] ?? 0);
+    assert.ok(span >= 7 * 300 - 100 && span < 7 * 300 + 1_500, `the eight calls span ${span} ms (2,100 at speed 2)`);
   });
 });

@@ -137,7 +137,7 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
     .prefault({}),
   retry: z
     .object({
-      /** Calls at most, the first included; retried: connection errors, 5xx and 429 (Retry-After honoured). */
+      /** Calls at most, the first included; retried: connection errors, 5xx and 429 (Retry-After honoured). Retries count against `budget.maxRequests`. */
       attempts: z.number().int().min(1).max(10).default(3),
       baseDelayMs: z.number().int().positive().default(200),
       maxDelayMs: z.number().int().positive().default(10_000),
@@ -155,7 +155,7 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       window: z.number().int().min(1).default(50),
       /** Calls are counted over this much time. */
       windowMs: z.number().int().positive().default(30_000),
-      /** How long the circuit stays open before one probe is let through. */
+      /** How long the circuit stays open before one probe (a single call, not retried) is let through; no retry goes out while it is not closed. */
       openMs: z.number().int().positive().default(15_000),
     })
     .strict()
@@ -235,6 +235,7 @@ export const ExperimentConfigSchema = z
     /** Limits for each arm, across all replay instances; when one is reached the arm sheds as `shed_budget`. */
     budget: z
       .object({
+        /** Calls to the candidate, retries included. */
         maxRequests: z.number().int().positive().optional(),
         maxTokens: z.number().int().positive().optional(),
         /** In the currency of the prices; every arm must then have `prices`. */

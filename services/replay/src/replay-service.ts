@@ -43,7 +43,7 @@ import { createInputAdapter, type InputAdapter } from './adapters/index.js';
 import { AdaptivePace } from './adaptive-pace.js';
 import { Budget, type BudgetReason } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, CircuitPermit, CircuitState } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
 import { RateLimiter, sleep } from '@shadow-replay/platform';
 import type { WindowProgress } from './window.js';
@@ -99,6 +99,7 @@ export class ReplayService implements Service {
   #pausedUntilCheck = 0;
   #paused = false;
   readonly #window: ReplayOptions['window'];
+  /** When the first record of the window was read (0: not yet); the as-recorded pacing clock. */
   #windowStartedAt = 0;
   readonly #kafka;
   readonly #metrics;
@@ -207,7 +208,6 @@ export class ReplayService implements Service {
       await arm.pace?.sync();
       this.#showPace(arm);
     }
-    this.#windowStartedAt = Date.now();
     await this.#consumer.start();
     if (this.#window !== undefined) {
       // Records before the window are skipped by #handle anyway; the seek saves reading them.
@@ -309,7 +309,10 @@ export class ReplayService implements Service {
     }
     const speed = this.#window?.speed;
     if (this.#window !== undefined && speed !== undefined) {
-      // As recorded: the request goes out when its original offset into the window, divided by the speed, has passed.
+      // As recorded: the request goes out when its original offset into the window, divided by
+      // the speed, has passed. The clock starts with the first record read, not at start(): the
+      // group join takes a while, and records due meanwhile would all go out at once.
+      if (this.#windowStartedAt === 0) this.#windowStartedAt = Date.now();
       const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
       if (due > Date.now()) await abandonable(sleep(due - Date.now(), signal), signal);
     }
@@ -404,68 +407,96 @@ export class ReplayService implements Service {
   async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number, signal: AbortSignal): Promise<ChatCallResult | 'circuit_open' | 'end_time'> {
     const experimentId = this.#settings.experiment.id;
     let previous: ChatCallResult | undefined;
-    // The budget admitted the request before it waited for its slot, which may take long: past
-    // the end time nothing more goes out, a retry included (its request keeps the failed answer).
-    const ended = () => {
-      if (previous !== undefined) arm.circuit.record(false);
-      return previous ?? 'end_time';
+    let permit: CircuitPermit | null = null;
+    let recorded = false;
+    // A retry that may not go out leaves the request with the answer it has, a final failure.
+    const stop = (): ChatCallResult | 'end_time' => {
+      if (previous === undefined) return 'end_time';
+      if (permit !== null) arm.circuit.record(false, Date.now(), permit);
+      recorded = true;
+      return previous;
     };
-    for (let attempt = 1; ; attempt++) {
-      // A wait that reaches the end time stops there rather than at a slot that no longer
-      // matters (an end time further away is checked once the slot is ours).
-      const untilEnd = arm.budget.msUntilEnd();
-      const endSignal = untilEnd === undefined || untilEnd > END_WAKEUP_HORIZON_MS ? undefined : AbortSignal.timeout(Math.max(1, untilEnd));
-      // Only the wait for the first call can be abandoned: once the candidate has seen the
-      // request, its retries finish here rather than load the candidate again elsewhere.
-      let release: () => Promise<void>;
-      try {
-        release =
-          attempt === 1
-            ? await abandonable(arm.limiter.acquire(tokens, endSignal === undefined ? signal : AbortSignal.any([signal, endSignal])), signal)
-            : await arm.limiter.acquire(tokens, endSignal);
-      } catch (error) {
-        if (!(error instanceof RecordAbandonedError) && endSignal?.aborted === true) return ended();
-        throw error;
-      }
-      if (arm.budget.ended()) {
+    try {
+      for (let attempt = 1; ; attempt++) {
+        // Each call counts against the request budget, retries too: the candidate never sees more
+        // calls than it allows. (The first call was admitted with the request's estimate.)
+        if (attempt > 1 && (await arm.budget.admit({ tokens: 0, cost: 0 })) !== null) return stop();
+        // The budget admitted the request before it waited for its slot, which may take long: a
+        // wait that reaches the end time stops there (an end time further away is checked once
+        // the slot is ours), and past it nothing more goes out, retries included.
+        const untilEnd = arm.budget.msUntilEnd();
+        const endSignal = untilEnd === undefined || untilEnd > END_WAKEUP_HORIZON_MS ? undefined : AbortSignal.timeout(Math.max(1, untilEnd));
+        let release: () => Promise<void>;
+        try {
+          // Only the wait for the first call can be abandoned: once the candidate has seen the
+          // request, its retries finish here rather than load the candidate again elsewhere.
+          release =
+            attempt === 1
+              ? await abandonable(arm.limiter.acquire(tokens, endSignal === undefined ? signal : AbortSignal.any([signal, endSignal])), signal)
+              : await arm.limiter.acquire(tokens, endSignal);
+        } catch (error) {
+          if (!(error instanceof RecordAbandonedError) && endSignal?.aborted === true) {
+            if (attempt > 1) await arm.budget.refund({ tokens: 0, cost: 0 });
+            return stop();
+          }
+          throw error;
+        }
+        if (arm.budget.ended()) {
+          await release();
+          if (attempt > 1) await arm.budget.refund({ tokens: 0, cost: 0 });
+          return stop();
+        }
+        // Checked once the slot is ours: the calls ahead of this one may have opened it. A
+        // half-open circuit's single probe is the call that follows; a retry goes out only while
+        // the circuit is closed (not while other calls found the candidate failing).
+        if (attempt === 1) {
+          permit = arm.circuit.allow();
+          if (permit === null) {
+            await release();
+            return 'circuit_open';
+          }
+        } else if (arm.circuit.state !== CircuitState.closed) {
+          await release();
+          await arm.budget.refund({ tokens: 0, cost: 0 });
+          return stop();
+        }
+        let result: ChatCallResult;
+        try {
+          result = await callChatCompletion({
+            dispatcher: arm.agent,
+            url: arm.url,
+            body,
+            headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
+            firstTokenMs: arm.config.timeouts.firstTokenMs,
+            idleMs: arm.config.timeouts.idleMs,
+            totalMs: arm.config.timeouts.totalMs,
+          });
+        } catch (error) {
+          await release();
+          throw error;
+        }
+        const delay = backoffMs(attempt, arm.config.retry, result.retryAfterMs);
+        // A Retry-After longer than the retry policy allows is honoured by not retrying at all; a
+        // probe is one call, its verdict decides the circuit.
+        const final = attempt >= arm.config.retry.attempts || !retryable(result) || delay === null || permit === CircuitPermit.probe;
+        // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
+        if (final) {
+          arm.circuit.record(result.outcome === 'ok', Date.now(), permit ?? CircuitPermit.call);
+          recorded = true;
+        }
+        if (arm.pace !== undefined) {
+          await arm.pace.observe(result);
+          this.#showPace(arm);
+        }
         await release();
-        return ended();
+        if (final) return result;
+        this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
+        previous = result;
+        await sleep(delay);
       }
-      let result: ChatCallResult;
-      // Checked once per request, once the slot is ours: the calls ahead of this one may have
-      // opened it, and a half-open circuit's single probe must be the call that follows.
-      if (attempt === 1 && !arm.circuit.allow()) {
-        await release();
-        return 'circuit_open';
-      }
-      try {
-        result = await callChatCompletion({
-          dispatcher: arm.agent,
-          url: arm.url,
-          body,
-          headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
-          firstTokenMs: arm.config.timeouts.firstTokenMs,
-          idleMs: arm.config.timeouts.idleMs,
-          totalMs: arm.config.timeouts.totalMs,
-        });
-      } catch (error) {
-        await release();
-        throw error;
-      }
-      const delay = backoffMs(attempt, arm.config.retry, result.retryAfterMs);
-      // A Retry-After longer than the retry policy allows is honoured by not retrying at all.
-      const final = attempt >= arm.config.retry.attempts || !retryable(result) || delay === null;
-      // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
-      if (final) arm.circuit.record(result.outcome === 'ok');
-      if (arm.pace !== undefined) {
-        await arm.pace.observe(result);
-        this.#showPace(arm);
-      }
-      await release();
-      if (final) return result;
-      this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
-      previous = result;
-      await sleep(delay);
+    } finally {
+      // A probe whose request failed on our side (Redis, a bug) gave no verdict: let another call probe.
+      if (permit === CircuitPermit.probe && !recorded) arm.circuit.abandonProbe();
     }
   }
 
