@@ -73,6 +73,22 @@ describe('outcome accounting in Redis', () => {
     assert.equal((await store.windowCounts('e', minute + 180_000, minute + 240_000)).a!.consumed, 0);
     await assert.rejects(store.windowCounts('e', minute + 1, minute + 60_000), { code: PlatformErrorCode.outcomeWindowInvalid });
   });
+
+  it('counts the reason of an outcome once per request, with the outcome, and keeps it out of the outcome table', async (t) => {
+    const { redis, prefix } = scopeRedis(t);
+    const store = new OutcomeStore({ redis, keyPrefix: prefix });
+    for (const id of ['r1', 'r2', 'r3']) await store.consume('e', 'a', id);
+    await store.settle('e', 'a', 'r1', Outcome.shedBudget, 'cost');
+    await store.settle('e', 'a', 'r1', Outcome.shedBudget, 'cost');
+    await store.settle('e', 'a', 'r2', Outcome.shedBudget, 'end_time');
+    await store.settle('e', 'a', 'r2', Outcome.shedBudget, 'cost');
+    await store.settle('e', 'a', 'r3', Outcome.candidateError);
+    assert.deepEqual(await store.reasons('e', 'a'), { shed_budget: { cost: 1, end_time: 1 } });
+    const counts = await store.counts('e', 'a');
+    assert.equal(counts.shed_budget, 2);
+    assert.equal(counts.consumed, 3);
+    assert.equal(Object.keys(counts).some((name) => name.includes('/')), false);
+  });
 });
 
 describe('join state in Redis', () => {

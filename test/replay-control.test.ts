@@ -1,69 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import { Outcome, PENDING, ResponseEventSchema, decodeEvent, type RequestEvent } from '@shadow-replay/contracts';
-import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
-import { ReplayService, replaySettings } from '@shadow-replay/replay';
-import { createSimServer, type SimArrival, type SimServerOptions } from '@shadow-replay/sim';
+import { describe, it } from 'node:test';
+import { Outcome, PENDING, ResponseEventSchema, decodeEvent } from '@shadow-replay/contracts';
+import { waitFor } from '@shadow-replay/platform';
+import type { ReplayService } from '@shadow-replay/replay';
+import type { SimArrival } from '@shadow-replay/sim';
 import { requestEvent } from './support/events.js';
-import { testScope, type TestScope } from './support/harness.js';
-
-interface Setup {
-  scope: TestScope;
-  experimentId: string;
-  outcomes: OutcomeStore;
-  sim: ReturnType<typeof createSimServer>;
-  startReplay: () => Promise<ReplayService>;
-  produce: (events: RequestEvent[]) => Promise<void>;
-  settled: (count: number) => Promise<Awaited<ReturnType<OutcomeStore['counts']>>>;
-}
-
-async function setup(t: TestContext, candidate: Record<string, unknown>, sim: SimServerOptions = { profile: 'fast' }, experiment: Record<string, unknown> = {}): Promise<Setup> {
-  const server = createSimServer(sim);
-  const { url } = await server.start();
-  t.after(() => server.close());
-  const scope = testScope(t, (id) => ({
-    experiment: { id: `exp-${id}`, startFrom: 'earliest', candidates: [{ name: 'cand', baseUrl: url, ...candidate }], ...experiment },
-  }));
-  const experimentId = scope.config.experiment?.id ?? '';
-  const topics = scope.config.kafka.topics;
-  await ensureTopics(scope.kafka, [topics.requests, topics.candidateResponses, topics.deadLetter], 3);
-  const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
-  const producer = scope.kafka.producer();
-  await producer.connect();
-  t.after(() => producer.disconnect());
-  return {
-    scope,
-    experimentId,
-    outcomes,
-    sim: server,
-    startReplay: async () => {
-      const replay = new ReplayService({ settings: replaySettings(scope.config, scope.env), log: silentLogger() });
-      t.after(() => replay.close());
-      await replay.start();
-      return replay;
-    },
-    produce: async (events) => {
-      await producer.send({ topic: topics.requests, messages: events.map((event) => ({ key: event.requestId, value: JSON.stringify(event) })) });
-    },
-    settled: async (count) => {
-      await waitFor(
-        async () => {
-          const counts = await outcomes.counts(experimentId, 'cand');
-          return counts.consumed === count && counts[PENDING] === 0 && counts.consumed > 0;
-        },
-        { timeoutMs: 60_000, what: `${count} requests settled` },
-      );
-      return outcomes.counts(experimentId, 'cand');
-    },
-  };
-}
-
-/** Replay alone settles nothing as evaluated; a successful call stays pending until the evaluator. */
-async function answered(s: Setup, count: number): Promise<void> {
-  await waitFor(async () => (await s.scope.read(s.scope.config.kafka.topics.candidateResponses)).length >= count, { timeoutMs: 60_000, what: `${count} candidate responses` });
-}
-
-const ids = (n: number, prefix = 'r') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+import { answered, ids, setupReplay as setup } from './support/replay-setup.js';
 
 describe('replay rate control, budgets and protection of the candidate', () => {
   it('holds one requests-per-second limit across two replay instances, with no second above it', async (t) => {
@@ -180,18 +122,26 @@ describe('replay rate control, budgets and protection of the candidate', () => {
   });
 
   it('strips tools when the policy says so, and never forwards anything but its own headers', async (t) => {
-    const s = await setup(t, { toolPolicy: 'strip', headers: { 'x-team': 'ml' }, transforms: { systemPrompt: { mode: 'replace', text: 'Be brief.' }, params: { temperature: 0 } } });
+    const arrivals: SimArrival[] = [];
+    const s = await setup(
+      t,
+      { toolPolicy: 'strip', headers: { 'x-team': 'ml' }, transforms: { systemPrompt: { mode: 'replace', text: 'Be brief.' }, params: { temperature: 0 } } },
+      { profile: 'fast', onChat: (arrival) => arrivals.push(arrival) },
+    );
     const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
     await s.produce([
       requestEvent('with-tools', {
+        // What a tapped bus might carry: none of it is the candidate's business.
+        headers: { 'user-agent': 'shop-app/1.0', 'x-tenant-id': 'acme', authorization: 'Bearer user-secret', cookie: 'session=user-secret' },
         body: {
-        tools,
-        messages: [
-          { role: 'system', content: 'old system' },
-          { role: 'user', content: 'hi' },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
-          { role: 'tool', tool_call_id: 'c1', content: 'result' },
-        ],
+          tools,
+          tool_choice: 'auto',
+          messages: [
+            { role: 'system', content: 'old system' },
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
+            { role: 'tool', tool_call_id: 'c1', content: 'result' },
+          ],
         },
       }),
     ]);
@@ -202,11 +152,26 @@ describe('replay rate control, budgets and protection of the candidate', () => {
     assert.ok(decoded.ok);
     const sent = decoded.value.request;
     assert.equal(sent?.tools, undefined);
+    assert.equal(sent?.tool_choice, undefined);
     assert.deepEqual(sent?.messages.map((message) => message.role), ['system', 'user', 'assistant']);
+    assert.equal(sent?.messages[2]?.tool_calls, undefined);
     assert.equal(sent?.messages[0]?.content, 'Be brief.');
     assert.equal(sent?.temperature, 0);
     assert.equal(sent?.stream, true);
+
+    assert.equal(arrivals.length, 1);
+    const arrival = arrivals[0];
+    assert.deepEqual(arrival?.request, sent, 'the candidate received the body the answer records');
+    const headers = arrival?.headers ?? {};
+    // What HTTP itself needs, and the arm's own headers; nothing copied from the recorded request.
+    const transport = ['host', 'connection', 'content-length', 'content-type', 'accept'];
+    const own = ['x-team', 'x-shadow-experiment', 'x-shadow-request-id'];
+    assert.deepEqual(Object.keys(headers).filter((name) => !transport.includes(name)).toSorted(), own.toSorted(), JSON.stringify(headers));
+    assert.equal(headers['x-team'], 'ml');
+    assert.equal(headers['x-shadow-experiment'], s.experimentId);
+    assert.equal(headers['x-shadow-request-id'], 'with-tools');
   });
+
 
   it('holds its place while paused and resumes where it stopped', async (t) => {
     const s = await setup(t, {});

@@ -1,7 +1,7 @@
 /** Valid v1 events for tests that write straight to the topics or the queue. */
 import type { RequestEvent, ResponseEvent } from '@shadow-replay/contracts';
 
-export function requestEvent(requestId: string, options: { occurredAt?: number; body?: Partial<RequestEvent['body']>; tenant?: string } = {}): RequestEvent {
+export function requestEvent(requestId: string, options: { occurredAt?: number; body?: Partial<RequestEvent['body']>; tenant?: string; headers?: Record<string, string> } = {}): RequestEvent {
   return {
     schemaVersion: 1,
     requestId,
@@ -9,7 +9,7 @@ export function requestEvent(requestId: string, options: { occurredAt?: number; 
     route: '/v1/chat/completions',
     sampling: { rate: 1, key: null, sampled: true },
     body: { model: 'sim', messages: [{ role: 'user', content: `question ${requestId}` }], ...options.body },
-    headers: {},
+    headers: options.headers ?? {},
     ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
   };
 }

@@ -84,6 +84,24 @@ export const EndpointConfigSchema = z
   .strict();
 
 export const CandidateConfigSchema = EndpointConfigSchema.extend({
+  /** Deadlines of one call to the candidate; each one ends the call as an `error` with its own code. */
+  timeouts: z
+    .object({
+      /** TCP (and TLS) connection to the candidate; `connect_error` when it takes longer. */
+      connectMs: z.number().int().positive().max(600_000).default(5_000),
+      /**
+       * From sending the request to the first chunk carrying content, reasoning or a tool-call
+       * delta (DESIGN §4's first token); role chunks and keep-alive comments do not count. An
+       * answer that is not streamed must have its headers by then. `first_token_timeout`.
+       */
+      firstTokenMs: z.number().int().positive().default(30_000),
+      /** Longest silence between two pieces of the answer, any bytes counting; absent = `firstTokenMs`. `stream_idle_timeout`. */
+      idleMs: z.number().int().positive().optional(),
+      /** The whole call, streaming included. `total_timeout`. */
+      totalMs: z.number().int().positive().default(120_000),
+    })
+    .strict()
+    .prefault({}),
   /** Stream from the candidate (needed for TTFT, TPOT and ITL). */
   stream: z.boolean().default(true),
   /**
@@ -141,6 +159,7 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       }
     })
     .prefault({}),
+  /** Connection errors, 5xx and 429 are retried (Retry-After honoured); each retry counts against `budget.maxRequests`. */
   retry: CallRetrySchema,
   circuit: z
     .object({
@@ -153,7 +172,7 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       window: z.number().int().min(1).default(50),
       /** Calls are counted over this much time. */
       windowMs: z.number().int().positive().default(30_000),
-      /** How long the circuit stays open before one probe is let through. */
+      /** How long the circuit stays open before one probe (a single call, not retried) is let through; no retry goes out while it is not closed. */
       openMs: z.number().int().positive().default(15_000),
     })
     .strict()
@@ -172,8 +191,30 @@ export const CandidateConfigSchema = EndpointConfigSchema.extend({
       params: z.record(z.string(), z.unknown()).default({}),
       /** Upper bound on max_tokens sent to the candidate. */
       maxTokensCap: z.number().int().positive().optional(),
+      /**
+       * Sets max_tokens from the live answer's length: `factor` × its completion tokens, at least
+       * `minimum`, never above the request's own limit or `maxTokensCap`. Applies where replay has
+       * the live answer when it calls: combined records (request and answer in one record) and
+       * window replays (the window's stable answers are loaded first). A live native request
+       * arrives without its answer (the gateway publishes that to the stable topic, read by the
+       * join), so there, and for a request whose live answer failed or has no usage, only
+       * `maxTokensCap` applies.
+       */
+      maxTokensFromStable: z
+        .object({
+          factor: z.number().min(1, 'must be >= 1: a candidate allowed fewer tokens than the live answer used is cut short').max(100).default(1.5),
+          minimum: z.number().int().positive().default(16),
+        })
+        .strict()
+        .optional(),
     })
     .strict()
+    .superRefine((transforms, ctx) => {
+      const { maxTokensCap, maxTokensFromStable } = transforms;
+      if (maxTokensCap !== undefined && maxTokensFromStable !== undefined && maxTokensFromStable.minimum > maxTokensCap) {
+        ctx.addIssue({ code: 'custom', path: ['maxTokensFromStable', 'minimum'], message: `must be <= maxTokensCap (${maxTokensCap})` });
+      }
+    })
     .prefault({}),
   prices: z.object({ inputPerMillion: z.number().nonnegative(), outputPerMillion: z.number().nonnegative() }).strict().optional(),
 }).strict();
@@ -211,9 +252,10 @@ export const ExperimentConfigSchema = z
     /** Limits for each arm, across all replay instances; when one is reached the arm sheds as `shed_budget`. */
     budget: z
       .object({
+        /** Calls to the candidate, retries included. */
         maxRequests: z.number().int().positive().optional(),
         maxTokens: z.number().int().positive().optional(),
-        /** In the currency of the prices; needs the arm's `prices`. */
+        /** In the currency of the prices; every arm must then have `prices`. */
         maxCost: z.number().positive().optional(),
         /** ISO time after which nothing more is sent. */
         endAt: z.iso.datetime({ offset: true }).optional(),
@@ -289,7 +331,14 @@ export const ExperimentConfigSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((experiment, ctx) => {
+    if (experiment.budget.maxCost === undefined) return;
+    // Without prices an arm's calls cost 0 and a cost budget would never stop it.
+    experiment.candidates.forEach((candidate, index) => {
+      if (candidate.prices === undefined) ctx.addIssue({ code: 'custom', path: ['candidates', index, 'prices'], message: `required with budget.maxCost (${experiment.budget.maxCost}): without prices the arm's cost is 0 and the cost budget never stops it` });
+    });
+  });
 export type ExperimentConfig = z.infer<typeof ExperimentConfigSchema>;
 
 /** The header the tenant is read from when `experiment.slices.tenantHeader` is not set. */
@@ -453,6 +502,14 @@ export const ReplayConfigSchema = serviceListen(9101)
      * `too_large` and counted `dead_letter`. @defaultValue 1000000
      */
     maxAnswerBytes: z.number().int().min(1024).default(1_000_000),
+    /**
+     * A window replay (`--from T1 --to T2`) takes the records whose timestamps are in [T1, T2).
+     * Timestamps need not grow with offsets (several gateways, their clocks and buffers), so it
+     * reads on past the first record stamped T2 until the first stamped T2 + this, to find records
+     * of the window written that much later. Records read with timestamps outside the window are
+     * not part of it: not consumed, not counted. @defaultValue 300000 (5 minutes)
+     */
+    windowLateMs: z.number().int().min(0).default(300_000),
   })
   .strict()
   .prefault({});

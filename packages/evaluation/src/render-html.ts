@@ -57,7 +57,7 @@ const OUTCOME_MEANING: Record<Outcome, string> = {
   sampled_out: 'not selected by the experiment’s sampling',
   filtered: 'excluded by a route, model or tenant filter',
   shed_lag: 'shed: replay was too far behind',
-  shed_budget: 'shed: the request or token budget was spent',
+  shed_budget: 'shed: a budget limit was reached (requests, tokens, cost or end time: see the notes)',
   shed_circuit: 'shed: the candidate’s circuit was open',
   dead_letter: 'unreadable or invalid event, dead-lettered',
   candidate_error: 'the candidate call failed',

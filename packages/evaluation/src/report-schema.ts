@@ -301,6 +301,8 @@ export const ArmReportSchema = z.object({
   worstPairs: z.array(WorstPairSchema).optional(),
   /** The arm's statistics by route, model and tenant; absent from older reports. */
   slices: ArmSlicesSchema.optional(),
+  /** `shed_budget` requests by the limit reached (`requests`, `tokens`, `cost`, `end_time`); absent when none was shed or from older reports. */
+  budgetLimitsReached: z.record(z.string(), count).optional(),
 });
 export type ArmReport = z.infer<typeof ArmReportSchema>;
 

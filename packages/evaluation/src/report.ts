@@ -42,6 +42,11 @@ export interface ReportInput {
   outcomes: Readonly<Record<string, OutcomeCounters>>;
   /** Notes for the conservation table from whoever selected the records and counters (how a window was drawn, say). */
   notes?: readonly string[];
+  /**
+   * Why requests reached an outcome, by arm and outcome: `{ cand: { shed_budget: { cost: 3 } } }`
+   * (the budget limit reached). Absent: the report says nothing of reasons.
+   */
+  outcomeReasons?: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, number>>>>>>;
 }
 
 /** Options of {@link buildReport}: the verdict's gates and the bootstrap's seed and size. */
@@ -123,6 +128,11 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
     conservation.notes.push(`${duplicates} duplicate evaluation record(s) counted once (the latest evaluatedAt kept)`);
   }
   conservation.notes.push(...(input.notes ?? []));
+  const budgetLimits = (arm: string) => input.outcomeReasons?.[arm]?.[Outcome.shedBudget];
+  for (const arm of arms) {
+    const limits = Object.entries(budgetLimits(arm) ?? {}).filter(([, count]) => count > 0);
+    if (limits.length > 0) conservation.notes.push(`arm ${arm}: shed_budget by the limit reached: ${limits.map(([limit, count]) => `${limit.replace('_', ' ')} ${count}`).join(', ')}`);
+  }
 
   return {
     schemaVersion: 1,
@@ -135,7 +145,10 @@ export function buildReport(input: ReportInput, options: ReportOptions = {}): Re
       arms.map((arm) => armFigures(arm, recordsByArm.get(arm) ?? [], conservation.byArm[arm]!, compiled)),
       options.controlArm,
       options.noise,
-    ).map((figures) => ({ ...figures, verdict: decideVerdict(figures, conservation.byArm[figures.arm]!.balanced, compiled.verdict) })),
+    ).map((figures) => {
+      const limits = budgetLimits(figures.arm);
+      return { ...figures, ...(limits === undefined ? {} : { budgetLimitsReached: { ...limits } }), verdict: decideVerdict(figures, conservation.byArm[figures.arm]!.balanced, compiled.verdict) };
+    }),
   };
 }
 

@@ -22,8 +22,14 @@ export interface ChatCallOptions {
   url: string;
   body: ChatRequest;
   headers?: Record<string, string>;
-  /** Time allowed until response headers and between body chunks. @defaultValue 30000 */
+  /**
+   * Time allowed from sending until the first chunk carrying content, reasoning or a tool-call
+   * delta (DESIGN §4's first token); for an answer that is not streamed, until its headers. Role
+   * chunks and SSE comments do not count. @defaultValue 30000
+   */
   firstTokenMs?: number;
+  /** Longest silence allowed between two pieces of the body, any bytes counting. @defaultValue `firstTokenMs` */
+  idleMs?: number;
   /** Time allowed for the whole call. @defaultValue 120000 */
   totalMs?: number;
 }
@@ -42,16 +48,23 @@ const MAX_ERROR_BODY = 64 * 1024;
 /** Calls an OpenAI-compatible endpoint, streaming when the body asks for it, and times it. */
 export async function callChatCompletion(options: ChatCallOptions): Promise<ChatCallResult> {
   const firstTokenMs = options.firstTokenMs ?? 30_000;
+  const idleMs = options.idleMs ?? firstTokenMs;
   const totalMs = options.totalMs ?? 120_000;
   const streamed = options.body.stream === true;
   const sentAt = performance.now();
   const assembler = new ResponseAssembler(options.body, sentAt, Date.now());
   const controller = new AbortController();
-  let timedOut = false;
+  let timedOut: 'total' | 'first_token' | null = null;
   const timer = setTimeout(() => {
-    timedOut = true;
+    timedOut ??= 'total';
     controller.abort();
   }, totalMs);
+  // Bytes alone do not stop this one: a server can send headers, a role chunk and keep-alive
+  // comments forever without producing a token.
+  const firstTokenTimer = setTimeout(() => {
+    timedOut ??= 'first_token';
+    controller.abort();
+  }, firstTokenMs);
   let status: number | null = null;
   try {
     const response = await request(options.url, {
@@ -61,18 +74,22 @@ export async function callChatCompletion(options: ChatCallOptions): Promise<Chat
       body: JSON.stringify(options.body),
       signal: controller.signal,
       headersTimeout: firstTokenMs,
-      bodyTimeout: firstTokenMs,
+      bodyTimeout: idleMs,
     });
     status = response.statusCode;
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (status >= 400 || !contentType.includes('text/event-stream')) clearTimeout(firstTokenTimer);
     if (status >= 400) {
       const text = await readCapped(response.body, MAX_ERROR_BODY);
       assembler.end();
       const retryAfter = parseRetryAfter(response.headers['retry-after']);
       return failure(assembler, streamed, status, CallErrorCode.httpStatus, `HTTP ${status}: ${errorMessage(text)}`, status === 429 || status >= 500, retryAfter);
     }
-    const contentType = String(response.headers['content-type'] ?? '');
     if (contentType.includes('text/event-stream')) {
-      for await (const chunk of response.body) assembler.feedSse(chunk as Buffer);
+      for await (const chunk of response.body) {
+        assembler.feedSse(chunk as Buffer);
+        if (assembler.sawFirstToken) clearTimeout(firstTokenTimer);
+      }
     } else {
       assembler.feedJson(await readCapped(response.body, 64 * 1024 * 1024));
     }
@@ -84,10 +101,14 @@ export async function callChatCompletion(options: ChatCallOptions): Promise<Chat
     return { ...result, outcome: 'ok', status, error: null, streamed: contentType.includes('text/event-stream'), retryAfterMs: null };
   } catch (error) {
     assembler.end();
-    const classified = classifyCallError(error, timedOut, totalMs);
+    const classified =
+      timedOut === 'first_token'
+        ? { code: CallErrorCode.firstTokenTimeout, message: `no content, reasoning or tool-call delta within ${firstTokenMs} ms` }
+        : classifyCallError(error, timedOut === 'total', totalMs);
     return failure(assembler, streamed, status, classified.code as CallErrorCode, classified.message, true, null);
   } finally {
     clearTimeout(timer);
+    clearTimeout(firstTokenTimer);
   }
 }
 

@@ -11,10 +11,12 @@ import { RedisScript } from './redis.js';
  * - `settle`: pending → final outcome. Already final: no change. Never consumed: counts it
  *   consumed too, so the table still balances and the anomaly stays visible as consumed.
  *   A final outcome drops the request's "sent" mark (KEYS[4]), which only pending ones need.
- * The same moves are made in the counters of the request's minute (KEYS[7]), when it has one:
+ * The same moves are made in the counters of the request's minute (KEYS[8]), when it has one:
  * `consume` records the minute of the request's occurredAt (KEYS[5], and the minute in the index
  * KEYS[6]); `settle` is given the minute its caller read from KEYS[5] and refuses with
  * MINUTE_CHANGED when it no longer matches (a consume ran in between), so the caller reads again.
+ * A reason (ARGV[9], e.g. the budget limit behind `shed_budget`) is counted in KEYS[7] as
+ * `outcome/reason`, with the outcome, so it too counts once per request.
  * Returns the state the request had before the call ('' when none).
  */
 const TRANSITION = new RedisScript(`
@@ -27,15 +29,19 @@ if mode == 'settle' and (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= minute t
 local ttl = tonumber(ARGV[3])
 if minute ~= '' then
   if old then
-    redis.call('HINCRBY', KEYS[7], old, -1)
+    redis.call('HINCRBY', KEYS[8], old, -1)
   else
-    redis.call('HINCRBY', KEYS[7], 'consumed', 1)
+    redis.call('HINCRBY', KEYS[8], 'consumed', 1)
     redis.call('HSET', KEYS[5], ARGV[1], minute)
     redis.call('ZADD', KEYS[6], minute, minute)
   end
-  redis.call('HINCRBY', KEYS[7], ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[8], ARGV[2], 1)
   redis.call('EXPIRE', KEYS[5], ttl)
   redis.call('EXPIRE', KEYS[6], ttl)
+  redis.call('EXPIRE', KEYS[8], ttl)
+end
+if ARGV[9] ~= '' then
+  redis.call('HINCRBY', KEYS[7], ARGV[2] .. '/' .. ARGV[9], 1)
   redis.call('EXPIRE', KEYS[7], ttl)
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -120,13 +126,16 @@ export class OutcomeStore {
     return this.#transition(experimentId, arm, requestId, state, 'consume', minute);
   }
 
-  /** Moves a pending request to its final outcome, in its minute's counters too. */
-  async settle(experimentId: string, arm: string, requestId: string, outcome: Outcome): Promise<string> {
+  /**
+   * Moves a pending request to its final outcome, in its minute's counters too; `reason` (such
+   * as the budget limit reached) is counted with it, see {@link reasons}.
+   */
+  async settle(experimentId: string, arm: string, requestId: string, outcome: Outcome, reason = ''): Promise<string> {
     const minuteKey = this.#keys(experimentId, arm)[3];
     // The minute is fixed by the first consume; the script checks it did not appear in between.
     for (let attempt = 0; ; attempt++) {
       const minute = (await this.#redis.hget(minuteKey, requestId)) ?? '';
-      const before = await this.#transition(experimentId, arm, requestId, outcome, 'settle', minute);
+      const before = await this.#transition(experimentId, arm, requestId, outcome, 'settle', minute, reason);
       if (before !== MINUTE_CHANGED) return before;
       if (attempt >= 3) {
         throw new PlatformError(PlatformErrorCode.outcomeMinuteContended, `outcome store: the minute of ${experimentId}/${arm}/${requestId} kept changing during settle`, { retryable: true });
@@ -196,17 +205,29 @@ export class OutcomeStore {
     return result;
   }
 
-  async #transition(experimentId: string, arm: string, requestId: string, state: OutcomeState, mode: 'consume' | 'settle', minute: string): Promise<string> {
-    const [states, counts, sent, minuteOf, minutes] = this.#keys(experimentId, arm);
-    const keys = [states, counts, this.#armsKey(experimentId), sent, minuteOf, minutes, ...(minute === '' ? [] : [this.#minuteCountsKey(experimentId, arm, minute)])];
-    const result = await TRANSITION.run(this.#redis, keys.length, ...keys, requestId, state, this.#ttl, mode, PENDING, arm, minute, MINUTE_CHANGED);
+  /** Requests counted with a reason, by outcome: `{ shed_budget: { cost: 3, end_time: 1 } }` (whole experiment). */
+  async reasons(experimentId: string, arm: string): Promise<Record<string, Record<string, number>>> {
+    const raw = await this.#redis.hgetall(this.#keys(experimentId, arm)[5]);
+    const result: Record<string, Record<string, number>> = {};
+    for (const [field, value] of Object.entries(raw)) {
+      const slash = field.indexOf('/');
+      const outcome = field.slice(0, slash);
+      result[outcome] = { ...result[outcome], [field.slice(slash + 1)]: Number(value) };
+    }
+    return result;
+  }
+
+  async #transition(experimentId: string, arm: string, requestId: string, state: OutcomeState, mode: 'consume' | 'settle', minute: string, reason = ''): Promise<string> {
+    const [states, counts, sent, minuteOf, minutes, reasons] = this.#keys(experimentId, arm);
+    const keys = [states, counts, this.#armsKey(experimentId), sent, minuteOf, minutes, reasons, ...(minute === '' ? [] : [this.#minuteCountsKey(experimentId, arm, minute)])];
+    const result = await TRANSITION.run(this.#redis, keys.length, ...keys, requestId, state, this.#ttl, mode, PENDING, arm, minute, MINUTE_CHANGED, reason);
     return String(result);
   }
 
   // The experiment id is the hash tag, so one experiment's keys share a Redis Cluster slot.
-  #keys(experimentId: string, arm: string): [string, string, string, string, string] {
+  #keys(experimentId: string, arm: string): [string, string, string, string, string, string] {
     const base = `${this.#prefix}:outcomes:{${experimentId}}:${arm}`;
-    return [`${base}:state`, `${base}:counts`, `${base}:sent`, `${base}:minute`, `${base}:minutes`];
+    return [`${base}:state`, `${base}:counts`, `${base}:sent`, `${base}:minute`, `${base}:minutes`, `${base}:reasons`];
   }
 
   #minuteCountsKey(experimentId: string, arm: string, minute: string): string {

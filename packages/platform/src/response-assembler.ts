@@ -99,6 +99,11 @@ export class ResponseAssembler {
     if (this.#choices.size > 0) this.#done = true;
   }
 
+  /** A chunk with content, reasoning or a tool-call delta has arrived (the first token, DESIGN §4). */
+  get sawFirstToken(): boolean {
+    return this.#firstContentAt !== null;
+  }
+
   end(at = performance.now()): void {
     this.#endAt ??= at;
   }

@@ -61,6 +61,9 @@ export async function respondToChat(exchange: ChatExchange): Promise<void> {
       // Hold the request open; the abort (client gone / server closing) ends it.
       await untilAborted(signal);
       return;
+    case SimFault.Stall:
+      await stall(exchange);
+      return;
     default:
       break;
   }
@@ -75,6 +78,22 @@ export async function respondToChat(exchange: ChatExchange): Promise<void> {
   } else {
     await answerOnce(exchange, completion, meta, ttftMs);
   }
+}
+
+/** How often a stalled stream sends a comment: well inside any client's idle bound. */
+const STALL_KEEPALIVE_MS = 200;
+
+async function stall({ request, res, signal }: ChatExchange): Promise<void> {
+  const meta = newCompletionMeta(request.model ?? 'sim');
+  if (request.stream !== true) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    await untilAborted(signal);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  res.write(`data: ${JSON.stringify(chunkBody(meta, { role: 'assistant', content: '' }, null, false))}\n\n`);
+  while (await wait(STALL_KEEPALIVE_MS, signal)) res.write(': keep-alive\n\n');
 }
 
 async function answerOnce(

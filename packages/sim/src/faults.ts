@@ -13,6 +13,11 @@ export const SimFault = {
   Truncate: 'truncate',
   /** 200 whose body (non-stream) or one SSE data line (stream) is not valid JSON. */
   Malformed: 'malformed',
+  /**
+   * Headers (and, streaming, an empty role chunk) at once, then no token ever: only SSE comments
+   * keep the connection busy, as a proxy's keep-alive does, until the client leaves.
+   */
+  Stall: 'stall',
 } as const;
 export type SimFault = (typeof SimFault)[keyof typeof SimFault];
 
@@ -27,6 +32,7 @@ const faultRates = [
   [SimFault.Timeout, 'timeoutRate'],
   [SimFault.Truncate, 'truncateRate'],
   [SimFault.Malformed, 'malformedRate'],
+  [SimFault.Stall, 'stallRate'],
 ] as const satisfies readonly (readonly [SimFault, keyof SimProfile])[];
 
 /** Every fault, in the order their rates are stacked. */
@@ -34,7 +40,7 @@ export const simFaults: readonly SimFault[] = faultRates.map(([fault]) => fault)
 
 /**
  * Draws at most one fault: a single uniform number falls into the stacked rates
- * (error, rate_limit, timeout, truncate, malformed), so each happens at exactly its rate.
+ * (error, rate_limit, timeout, truncate, malformed, stall), so each happens at exactly its rate.
  */
 export function drawFault(profile: SimProfile, random: RandomSource): SimFault | undefined {
   const u = random();

@@ -80,6 +80,8 @@ export interface SimProfile {
   readonly truncateRate: number;
   /** Rate of 200 answers whose body / one SSE data line is not JSON. @defaultValue 0 */
   readonly malformedRate: number;
+  /** Rate of answers that start (headers, an empty role chunk) and then send no token, only keep-alive comments. @defaultValue 0 */
+  readonly stallRate: number;
   /** Value of the `Retry-After` header of 429 answers, in seconds. @defaultValue 1 */
   readonly retryAfterSeconds: number;
   /**
@@ -136,7 +138,7 @@ const ttftSchema = z
   .strictObject({ median: z.number().nonnegative(), p99: z.number().nonnegative() })
   .refine((value) => value.p99 >= value.median, { path: ['p99'], message: 'must be >= median' });
 
-const faultRateKeys = ['errorRate', 'rateLimitRate', 'timeoutRate', 'truncateRate', 'malformedRate'] as const;
+const faultRateKeys = ['errorRate', 'rateLimitRate', 'timeoutRate', 'truncateRate', 'malformedRate', 'stallRate'] as const;
 
 /** Zod schema of a profile; prefer {@link parseProfile}, which throws a {@link SimError}. */
 export const simProfileSchema = z
@@ -157,6 +159,7 @@ export const simProfileSchema = z
     timeoutRate: unit.default(0),
     truncateRate: unit.default(0),
     malformedRate: unit.default(0),
+    stallRate: unit.default(0),
     retryAfterSeconds: z.int().nonnegative().default(1),
     capacityRps: z.number().positive().optional(),
     truncateMode: z.enum([SimTruncateMode.End, SimTruncateMode.Reset]).default(SimTruncateMode.End),

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { respondToChat } from './chat-handler.js';
-import { parseChatRequest } from './chat-request.js';
+import { parseChatRequest, type SimChatRequest } from './chat-request.js';
 import { SimError, SimErrorCode } from './errors.js';
 import { drawFault, parseFaultHeader, SIM_FAULT_HEADER, SIM_FAULT_NONE, SimFault, simFaults } from './faults.js';
 import { BodyTooLargeError, readBody, sendError, sendJson } from './http-util.js';
@@ -45,6 +45,8 @@ export interface SimArrival {
   /** `Date.now()` when the request was read. */
   readonly receivedAt: number;
   readonly headers: IncomingMessage['headers'];
+  /** The request body as the sim parsed it (unknown fields kept), so a test can check what a caller sent. */
+  readonly request: SimChatRequest;
   /** The fault the request gets, or null for a normal answer. */
   readonly fault: SimFault | null;
 }
@@ -198,7 +200,7 @@ export function createSimServer(options: SimServerOptions = {}): SimServer {
       return;
     }
     const fault = forced === SIM_FAULT_NONE ? undefined : (forced ?? overCapacity(snapshot) ?? drawFault(snapshot, faultRandom));
-    options.onChat?.({ receivedAt: Date.now(), headers: req.headers, fault: fault ?? null });
+    options.onChat?.({ receivedAt: Date.now(), headers: req.headers, request: parsed.request, fault: fault ?? null });
     await respondToChat({ request: parsed.request, res, profile: snapshot, fault, signal, stats });
   }
 

@@ -47,7 +47,7 @@ const HELP: Record<string, string> = {
     '                         the first 2,000 characters of both answers (excerpts).\n' +
     '  --config FILE          topic names and the Redis key prefix when they are not the defaults.\n',
   replay:
-    'Usage: shadow-replay replay --config FILE                       tap live traffic until SIGTERM\n       shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS] [--experiment ID]\n\nWith --from/--to, replays the requests recorded in [from, to) to the candidates under its own experiment id\n(default <experiment>-w<from>-<to>) and consumer group, shows progress, and exits 0 with a summary.\n--speed X replays at the recorded inter-arrival times divided by X; --rate RPS at a fixed rate (overrides the arms\' rps).\nThe stable answers of the window are loaded for the join; run join and evaluator as usual, then `report`.\n',
+    'Usage: shadow-replay replay --config FILE                       tap live traffic until SIGTERM\n       shadow-replay replay --config FILE --from ISO --to ISO [--speed X | --rate RPS] [--experiment ID]\n\nWith --from/--to, replays the requests whose record timestamps are in [from, to) (reading on for records\nwritten up to replay.windowLateMs after the end) to the candidates under its own experiment id\n(default <experiment>-w<from>-<to>) and consumer group, shows progress, and exits 0 with a summary.\n--speed X replays at the recorded inter-arrival times divided by X; --rate RPS at a fixed rate (overrides the arms\' rps).\nThe stable answers of the window are loaded for the join; run join and evaluator as usual, then `report`.\n',
   validate: 'Usage: shadow-replay validate --config FILE\n\nChecks a configuration; every problem is printed with its field path. Exit 0 when valid, 1 otherwise.\n',
   demo: 'Usage: shadow-replay demo [--requests N] [--out DIR] [--concurrency N]\n\nRuns gateway, replay, join and evaluator against simulated models on the local Kafka and Redis,\nsends N requests (default 400, enough for a p99 interval), waits until all are accounted for and writes DIR/report.json, .md and\n.html (default demo-out).\n',
 };
@@ -141,7 +141,7 @@ async function windowCommand(configFile: string, values: { from?: string | undef
       else print(line);
     },
   });
-  print(`replayed ${summary.handled}/${summary.total} requests in ${summary.seconds.toFixed(1)} s (experiment ${summary.experimentId})`);
+  print(`replayed the window's ${summary.handled} requests in ${summary.seconds.toFixed(1)} s (experiment ${summary.experimentId}); ${summary.outside} records read had timestamps outside it and were left alone`);
   for (const [arm, counts] of Object.entries(summary.outcomes)) {
     const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([name, n]) => `${name} ${n}`);
     print(`  ${arm}: ${parts.join(', ')}`);

@@ -75,6 +75,8 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
   try {
     const store = new OutcomeStore({ redis, keyPrefix: request.keyPrefix });
     const outcomes = window === undefined ? await store.allCounts(request.experimentId) : await store.windowCounts(request.experimentId, window.from, window.to);
+    // Why requests were shed is counted for the whole experiment, not per minute: a window's report leaves it out.
+    const outcomeReasons = window === undefined ? Object.fromEntries(await Promise.all(Object.keys(outcomes).map(async (arm) => [arm, await store.reasons(request.experimentId, arm)] as const))) : undefined;
     const records = [...latest.values()];
     const times = records.map((record) => record.evaluatedAt);
     const notes =
@@ -92,6 +94,7 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
         records,
         outcomes,
         notes,
+        outcomeReasons,
       },
       { ...request.gates, controlArm: request.controlArm },
     );

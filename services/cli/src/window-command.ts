@@ -19,8 +19,12 @@ export interface WindowRequest {
 
 export interface WindowSummary {
   experimentId: string;
+  /** Records stamped in [from, to): the window's requests, all replayed. */
   total: number;
+  /** Requests of the window handled (equal to `total` once the window is done). */
   handled: number;
+  /** Records read in the scanned offsets whose timestamps are outside the window (left alone). */
+  outside: number;
   stablePreloaded: number;
   seconds: number;
   outcomes: Record<string, Record<string, number>>;
@@ -57,24 +61,31 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
 
   const [sourceTopic, ...others] = sourceTopics(settings);
   if (sourceTopic === undefined || others.length > 0) throw new Error('a window replay reads one topic; experiment.input.topics names several');
-  const ranges = await windowRanges(kafka, sourceTopic, request.from, request.to);
-  const progress = new WindowProgress(ranges);
-  request.print(`window ${new Date(request.from).toISOString()} → ${new Date(request.to).toISOString()}: ${progress.total} requests in ${ranges.length} partitions; experiment ${experimentId}`);
+  const lateMs = settings.replay.windowLateMs;
+  const ranges = await windowRanges(kafka, sourceTopic, request.from, request.to, lateMs);
+  const progress = new WindowProgress(ranges, { from: request.from, to: request.to });
+  request.print(
+    `window ${new Date(request.from).toISOString()} → ${new Date(request.to).toISOString()}: ${progress.total} records to read in ${ranges.length} partitions (up to ${Math.round(lateMs / 1000)} s of records written after the window's end included); experiment ${experimentId}`,
+  );
 
   const redis = createRedis(settings.addresses.redisUrl, 'shadow-window');
   let stablePreloaded = 0;
+  // Kept only when an arm sets max_tokens from the live answer's length: one number per answer.
+  const stableCompletionTokens = base.candidates.some((candidate) => candidate.transforms.maxTokensFromStable !== undefined) ? new Map<string, number>() : undefined;
   try {
     const join = new JoinState({ redis, keyPrefix: config.redis.keyPrefix, windowMs: STABLE_TTL_MS });
-    const stableRanges = await windowRanges(kafka, topics.stableResponses, request.from - 60_000, request.to + STABLE_LATE_MS);
+    const stableRanges = await windowRanges(kafka, topics.stableResponses, request.from - 60_000, request.to + STABLE_LATE_MS, lateMs);
     await readRanges(kafka, topics.stableResponses, stableRanges, async (record) => {
       const decoded = decodeEvent(ResponseEventSchema, record.value);
       if (!decoded.ok) return;
       await join.offerStable(decoded.value.requestId, { event: record.value?.toString('utf8') ?? '', topic: topics.stableResponses, partition: record.partition, offset: record.offset });
       stablePreloaded++;
+      const completion = decoded.value.outcome === 'ok' ? decoded.value.usage?.completion : undefined;
+      if (completion !== undefined) stableCompletionTokens?.set(decoded.value.requestId, completion);
     });
     request.print(`loaded ${stablePreloaded} stable answers of the window for the join`);
 
-    const service = new ReplayService({ settings, log: request.log, window: { topic: sourceTopic, progress, from: request.from, speed: request.speed } });
+    const service = new ReplayService({ settings, log: request.log, window: { topic: sourceTopic, progress, from: request.from, speed: request.speed, stableCompletionTokens } });
     await service.start();
     const report = progressReporter(progress, started, request.progress ?? ((line) => request.print(line)));
     const timer = setInterval(report, 500);
@@ -86,7 +97,7 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
       await service.close();
     }
     const outcomes = await new OutcomeStore({ redis, keyPrefix: config.redis.keyPrefix }).allCounts(experimentId);
-    return { experimentId, total: progress.total, handled: progress.done, stablePreloaded, seconds: (Date.now() - started) / 1000, outcomes };
+    return { experimentId, total: progress.inWindow, handled: progress.inWindow, outside: progress.done - progress.inWindow, stablePreloaded, seconds: (Date.now() - started) / 1000, outcomes };
   } finally {
     await redis.quit();
   }
@@ -109,7 +120,7 @@ function progressReporter(progress: WindowProgress, started: number, emit: (line
     const eta = rate > 0 ? (progress.total - done) / rate : Number.POSITIVE_INFINITY;
     const width = 30;
     const filled = Math.round((done / total) * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${progress.total} ${((done / total) * 100).toFixed(1)}% ${rate.toFixed(1)}/s ETA ${Number.isFinite(eta) ? `${Math.ceil(eta)}s` : '–'}`;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${progress.total} read, ${progress.inWindow} in the window ${((done / total) * 100).toFixed(1)}% ${rate.toFixed(1)}/s ETA ${Number.isFinite(eta) ? `${Math.ceil(eta)}s` : '–'}`;
     const tenth = Math.floor((done / total) * 10);
     if (final || process.stdout.isTTY || tenth > lastTenth) {
       lastTenth = tenth;

@@ -52,9 +52,19 @@ export class Budget {
     return l.maxRequests === undefined && l.maxTokens === undefined && l.maxCost === undefined && l.endAt === undefined;
   }
 
+  /** The end time has passed: nothing more is sent. */
+  ended(now = Date.now()): boolean {
+    return this.#limits.endAt !== undefined && now >= this.#limits.endAt;
+  }
+
+  /** Milliseconds left until the end time (0 once passed); undefined without one. */
+  msUntilEnd(now = Date.now()): number | undefined {
+    return this.#limits.endAt === undefined ? undefined : Math.max(0, this.#limits.endAt - now);
+  }
+
   /** Admits a request with its estimate, or says which limit it would break. */
   async admit(estimate: Spend, now = Date.now()): Promise<BudgetReason | null> {
-    if (this.#limits.endAt !== undefined && now >= this.#limits.endAt) return 'end_time';
+    if (this.ended(now)) return 'end_time';
     if (this.unlimited) return null;
     const l = this.#limits;
     const result = String(

@@ -9,8 +9,9 @@ export function usesTools(body: ChatRequest): boolean {
 /**
  * The body a candidate receives: the recorded request with the candidate's transforms. Tool
  * results recorded in the conversation are replayed as they are; nothing is executed here.
+ * `stableCompletionTokens` is the live answer's length, when replay has it.
  */
-export function candidateBody(event: RequestEvent, candidate: CandidateConfig): ChatRequest {
+export function candidateBody(event: RequestEvent, candidate: CandidateConfig, stableCompletionTokens?: number): ChatRequest {
   const { transforms } = candidate;
   let messages = event.body.messages;
   if (candidate.toolPolicy === 'strip') {
@@ -36,9 +37,13 @@ export function candidateBody(event: RequestEvent, candidate: CandidateConfig): 
     delete body.parallel_tool_calls;
   }
   if (candidate.model !== undefined) body.model = candidate.model;
-  if (transforms.maxTokensCap !== undefined) {
+  const caps: number[] = [];
+  if (transforms.maxTokensCap !== undefined) caps.push(transforms.maxTokensCap);
+  const fromStable = transforms.maxTokensFromStable;
+  if (fromStable !== undefined && stableCompletionTokens !== undefined) caps.push(Math.max(fromStable.minimum, Math.ceil(fromStable.factor * stableCompletionTokens)));
+  if (caps.length > 0) {
     const requested = body.max_completion_tokens ?? body.max_tokens;
-    const capped = Math.min(requested ?? transforms.maxTokensCap, transforms.maxTokensCap);
+    const capped = Math.min(...caps, ...(requested === undefined ? [] : [requested]));
     if (body.max_completion_tokens !== undefined) body.max_completion_tokens = capped;
     else body.max_tokens = capped;
   }

@@ -41,9 +41,9 @@ import type { Message, Producer } from 'kafkajs';
 import { Agent } from 'undici';
 import { createInputAdapter, type InputAdapter } from './adapters/index.js';
 import { AdaptivePace } from './adaptive-pace.js';
-import { Budget } from './budget.js';
+import { Budget, type BudgetReason } from './budget.js';
 import { candidateBody, candidateHeaders, estimateTokens, usesTools } from './candidate-request.js';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, CircuitPermit, CircuitState } from './circuit-breaker.js';
 import type { ReplaySettings } from './config.js';
 import { RateLimiter, callRetryDelayMs, isRetryableCall, sleep } from '@shadow-replay/platform';
 import type { WindowProgress } from './window.js';
@@ -57,13 +57,22 @@ interface Arm {
   circuit: CircuitBreaker;
   configHash: string;
   url: string;
+  /** The arm's own connection pool: its connect timeout is the arm's. */
+  agent: Agent;
 }
 
 export interface ReplayOptions {
   settings: ReplaySettings;
   log: Logger;
   /** Replay a historical window instead of tapping live traffic (`shadow-replay replay --from --to`). */
-  window?: { topic: string; progress: WindowProgress; from: number; speed?: number | undefined };
+  window?: {
+    topic: string;
+    progress: WindowProgress;
+    from: number;
+    speed?: number | undefined;
+    /** Completion tokens of the window's successful live answers by request id, for `transforms.maxTokensFromStable`. */
+    stableCompletionTokens?: ReadonlyMap<string, number> | undefined;
+  };
 }
 
 /**
@@ -82,7 +91,6 @@ export class ReplayService implements Service {
   readonly #redis;
   readonly #outcomes: OutcomeStore;
   readonly #http: ServiceHttpServer;
-  readonly #agent: Agent;
   readonly #arms: Arm[];
   readonly #input: InputAdapter;
   readonly #sourceTopics: string[];
@@ -90,6 +98,7 @@ export class ReplayService implements Service {
   #pausedUntilCheck = 0;
   #paused = false;
   readonly #window: ReplayOptions['window'];
+  /** When the first record of the window was read (0: not yet); the as-recorded pacing clock. */
   #windowStartedAt = 0;
   readonly #kafka;
   readonly #metrics;
@@ -109,9 +118,6 @@ export class ReplayService implements Service {
     this.#deadLetters = new DeadLetterPublisher({ producer: this.#producer, topic: settings.kafka.topics.deadLetter, stage: 'replay', log });
     this.#redis = createRedis(settings.addresses.redisUrl, 'shadow-replay');
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
-    // Enough connections for every arm's concurrency limit: the limiter, not the agent, is the bound.
-    const connections = settings.experiment.candidates.reduce((sum, candidate) => sum + candidate.rate.concurrency, 0);
-    this.#agent = new Agent({ connections: Math.max(16, connections), keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
     const { budget, endAt } = { budget: settings.experiment.budget, endAt: settings.experiment.budget.endAt };
     this.#arms = settings.experiment.candidates.map((config) => {
       // One hash tag per experiment: an arm's limiter, budget and pause flag share a Cluster slot.
@@ -130,6 +136,8 @@ export class ReplayService implements Service {
         circuit: new CircuitBreaker(config.circuit),
         configHash: contentHash(config),
         url: `${config.baseUrl.replace(/\/$/, '')}/v1/chat/completions`,
+        // Enough connections for the arm's concurrency limit: the limiter, not the agent, is the bound.
+        agent: new Agent({ connections: Math.max(16, config.rate.concurrency), keepAliveTimeout: 30_000, connect: { timeout: config.timeouts.connectMs } }),
       };
     });
     this.#pausedKey = `${settings.redis.keyPrefix}:replay:{${experimentId}}:paused`;
@@ -171,7 +179,7 @@ export class ReplayService implements Service {
         ['consumer', () => this.#consumer.close()],
         ['producer', () => this.#producer.disconnect()],
         ['http', () => this.#http.close()],
-        ['agent', () => this.#agent.close()],
+        ['agents', () => Promise.all(this.#arms.map((arm) => arm.agent.close()))],
         ['redis', () => this.#redis.quit()],
       ]),
     );
@@ -199,7 +207,6 @@ export class ReplayService implements Service {
       await arm.pace?.sync();
       this.#showPace(arm);
     }
-    this.#windowStartedAt = Date.now();
     await this.#consumer.start();
     if (this.#window !== undefined) {
       // Records before the window are skipped by #handle anyway; the seek saves reading them.
@@ -257,10 +264,16 @@ export class ReplayService implements Service {
 
   async #handle(record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const window = this.#window;
-    // A window replay reads only [from, to): what lies outside is not part of this experiment.
-    if (window !== undefined && !window.progress.contains(record.partition, record.offset)) return;
-    await this.#handleInExperiment(record, signal);
-    window?.progress.handled(record.partition);
+    if (window === undefined) {
+      await this.#handleInExperiment(record, signal);
+      return;
+    }
+    // A window replay reads only the records stamped in [from, to): the others in (or past) the
+    // scanned offsets are not part of this experiment and are neither consumed nor counted.
+    if (!window.progress.inRange(record.partition, record.offset)) return;
+    const inWindow = window.progress.contains(record.partition, record.offset, Number(record.timestamp));
+    if (inWindow) await this.#handleInExperiment(record, signal);
+    window.progress.handled(record.partition, inWindow);
   }
 
   async #handleInExperiment(record: ConsumedRecord, signal: AbortSignal): Promise<void> {
@@ -296,14 +309,19 @@ export class ReplayService implements Service {
     }
     const speed = this.#window?.speed;
     if (this.#window !== undefined && speed !== undefined) {
-      // As recorded: the request goes out when its original offset into the window, divided by the speed, has passed.
+      // As recorded: the request goes out when its original offset into the window, divided by
+      // the speed, has passed. The clock starts with the first record read, not at start(): the
+      // group join takes a while, and records due meanwhile would all go out at once.
+      if (this.#windowStartedAt === 0) this.#windowStartedAt = Date.now();
       const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
       if (due > Date.now()) await abandonable(sleep(due - Date.now(), signal), signal);
     }
-    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, record, signal)));
+    // The live answer's length, when replay has the answer: a combined record, or a window's loaded answers.
+    const stableTokens = stable === undefined ? this.#window?.stableCompletionTokens?.get(request.requestId) : stable.outcome === 'ok' ? stable.usage?.completion : undefined;
+    await Promise.all(this.#arms.map((arm) => this.#replayTo(arm, request, stableTokens, record, signal)));
   }
 
-  async #replayTo(arm: Arm, event: RequestEvent, record: ConsumedRecord, signal: AbortSignal): Promise<void> {
+  async #replayTo(arm: Arm, event: RequestEvent, stableTokens: number | undefined, record: ConsumedRecord, signal: AbortSignal): Promise<void> {
     const experimentId = this.#settings.experiment.id;
     const early = this.#earlyOutcome(event, arm);
     if (early !== undefined) {
@@ -316,16 +334,15 @@ export class ReplayService implements Service {
     // (a crash between the publish and the mark costs one extra call, which the join deduplicates).
     if (previous !== '' && previous !== PENDING) return;
     if (previous === PENDING && (await this.#outcomes.wasSent(experimentId, arm.config.name, event.requestId))) return;
-    const body = candidateBody(event, arm.config);
+    const body = candidateBody(event, arm.config, stableTokens);
     const tokens = estimateTokens(body, arm.config.rate.expectedOutputTokens);
     const estimate = { tokens: tokens.prompt + tokens.completion, cost: cost(arm, tokens.prompt, tokens.completion) };
     const overBudget = await arm.budget.admit(estimate);
     if (overBudget !== null) {
-      this.#metrics.shedBudget.inc({ experiment: experimentId, arm: arm.config.name, limit: overBudget });
-      await this.#settle(arm, event.requestId, Outcome.shedBudget);
+      await this.#shedBudget(arm, event.requestId, overBudget);
       return;
     }
-    let result: ChatCallResult | 'circuit_open';
+    let result: ChatCallResult | 'circuit_open' | 'end_time';
     try {
       result = await this.#callWithRetries(arm, event, body, estimate.tokens, signal);
     } catch (error) {
@@ -337,6 +354,11 @@ export class ReplayService implements Service {
     if (result === 'circuit_open') {
       await arm.budget.refund(estimate);
       await this.#settle(arm, event.requestId, Outcome.shedCircuit);
+      return;
+    }
+    if (result === 'end_time') {
+      await arm.budget.refund(estimate);
+      await this.#shedBudget(arm, event.requestId, 'end_time');
       return;
     }
     this.#metrics.circuit.set({ experiment: experimentId, arm: arm.config.name }, arm.circuit.state === 'open' ? 1 : arm.circuit.state === 'half_open' ? 0.5 : 0);
@@ -378,46 +400,103 @@ export class ReplayService implements Service {
     else await this.#outcomes.markSent(experimentId, arm.config.name, event.requestId);
   }
 
-  /** Calls the candidate, retrying what is worth retrying; `circuit_open` when the circuit opened while it waited. */
-  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number, signal: AbortSignal): Promise<ChatCallResult | 'circuit_open'> {
+  /**
+   * Calls the candidate, retrying what is worth retrying; `circuit_open` when the circuit opened
+   * while it waited, `end_time` when the budget's end time passed while it waited.
+   */
+  async #callWithRetries(arm: Arm, event: RequestEvent, body: ChatRequest, tokens: number, signal: AbortSignal): Promise<ChatCallResult | 'circuit_open' | 'end_time'> {
     const experimentId = this.#settings.experiment.id;
-    for (let attempt = 1; ; attempt++) {
-      // Only the wait for the first call can be abandoned: once the candidate has seen the
-      // request, its retries finish here rather than load the candidate again elsewhere.
-      const release = attempt === 1 ? await abandonable(arm.limiter.acquire(tokens, signal), signal) : await arm.limiter.acquire(tokens);
-      let result: ChatCallResult;
-      // Checked once per request, once the slot is ours: the calls ahead of this one may have
-      // opened it, and a half-open circuit's single probe must be the call that follows.
-      if (attempt === 1 && !arm.circuit.allow()) {
+    let previous: ChatCallResult | undefined;
+    let permit: CircuitPermit | null = null;
+    let recorded = false;
+    // A retry that may not go out leaves the request with the answer it has, a final failure.
+    const stop = (): ChatCallResult | 'end_time' => {
+      if (previous === undefined) return 'end_time';
+      if (permit !== null) arm.circuit.record(false, Date.now(), permit);
+      recorded = true;
+      return previous;
+    };
+    try {
+      for (let attempt = 1; ; attempt++) {
+        // Each call counts against the request budget, retries too: the candidate never sees more
+        // calls than it allows. (The first call was admitted with the request's estimate.)
+        if (attempt > 1 && (await arm.budget.admit({ tokens: 0, cost: 0 })) !== null) return stop();
+        // The budget admitted the request before it waited for its slot, which may take long: a
+        // wait that reaches the end time stops there (an end time further away is checked once
+        // the slot is ours), and past it nothing more goes out, retries included.
+        const untilEnd = arm.budget.msUntilEnd();
+        const endSignal = untilEnd === undefined || untilEnd > END_WAKEUP_HORIZON_MS ? undefined : AbortSignal.timeout(Math.max(1, untilEnd));
+        let release: () => Promise<void>;
+        try {
+          // Only the wait for the first call can be abandoned: once the candidate has seen the
+          // request, its retries finish here rather than load the candidate again elsewhere.
+          release =
+            attempt === 1
+              ? await abandonable(arm.limiter.acquire(tokens, endSignal === undefined ? signal : AbortSignal.any([signal, endSignal])), signal)
+              : await arm.limiter.acquire(tokens, endSignal);
+        } catch (error) {
+          if (!(error instanceof RecordAbandonedError) && endSignal?.aborted === true) {
+            if (attempt > 1) await arm.budget.refund({ tokens: 0, cost: 0 });
+            return stop();
+          }
+          throw error;
+        }
+        if (arm.budget.ended()) {
+          await release();
+          if (attempt > 1) await arm.budget.refund({ tokens: 0, cost: 0 });
+          return stop();
+        }
+        // Checked once the slot is ours: the calls ahead of this one may have opened it. A
+        // half-open circuit's single probe is the call that follows; a retry goes out only while
+        // the circuit is closed (not while other calls found the candidate failing).
+        if (attempt === 1) {
+          permit = arm.circuit.allow();
+          if (permit === null) {
+            await release();
+            return 'circuit_open';
+          }
+        } else if (arm.circuit.state !== CircuitState.closed) {
+          await release();
+          await arm.budget.refund({ tokens: 0, cost: 0 });
+          return stop();
+        }
+        let result: ChatCallResult;
+        try {
+          result = await callChatCompletion({
+            dispatcher: arm.agent,
+            url: arm.url,
+            body,
+            headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
+            firstTokenMs: arm.config.timeouts.firstTokenMs,
+            idleMs: arm.config.timeouts.idleMs,
+            totalMs: arm.config.timeouts.totalMs,
+          });
+        } catch (error) {
+          await release();
+          throw error;
+        }
+        const delay = callRetryDelayMs(attempt, arm.config.retry, result.retryAfterMs);
+        // A Retry-After longer than the retry policy allows is honoured by not retrying at all; a
+        // probe is one call, its verdict decides the circuit.
+        const final = attempt >= arm.config.retry.attempts || !isRetryableCall(result) || delay === null || permit === CircuitPermit.probe;
+        // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
+        if (final) {
+          arm.circuit.record(result.outcome === 'ok', Date.now(), permit ?? CircuitPermit.call);
+          recorded = true;
+        }
+        if (arm.pace !== undefined) {
+          await arm.pace.observe(result);
+          this.#showPace(arm);
+        }
         await release();
-        return 'circuit_open';
+        if (final) return result;
+        this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
+        previous = result;
+        await sleep(delay);
       }
-      try {
-        result = await callChatCompletion({
-          dispatcher: this.#agent,
-          url: arm.url,
-          body,
-          headers: candidateHeaders(event, arm.config, experimentId, this.#settings.apiKeys[arm.config.name]),
-          firstTokenMs: arm.config.timeouts.firstTokenMs,
-          totalMs: arm.config.timeouts.totalMs,
-        });
-      } catch (error) {
-        await release();
-        throw error;
-      }
-      const delay = callRetryDelayMs(attempt, arm.config.retry, result.retryAfterMs);
-      // A Retry-After longer than the retry policy allows is honoured by not retrying at all.
-      const final = attempt >= arm.config.retry.attempts || !isRetryableCall(result) || delay === null;
-      // Recorded while the slot is still held, so the next call waiting for it sees the circuit's new state.
-      if (final) arm.circuit.record(result.outcome === 'ok');
-      if (arm.pace !== undefined) {
-        await arm.pace.observe(result);
-        this.#showPace(arm);
-      }
-      await release();
-      if (final) return result;
-      this.#metrics.retries.inc({ experiment: experimentId, arm: arm.config.name });
-      await sleep(delay);
+    } finally {
+      // A probe whose request failed on our side (Redis, a bug) gave no verdict: let another call probe.
+      if (permit === CircuitPermit.probe && !recorded) arm.circuit.abandonProbe();
     }
   }
 
@@ -425,9 +504,15 @@ export class ReplayService implements Service {
     if (arm.limiter.rps !== undefined) this.#metrics.pace.set({ experiment: this.#settings.experiment.id, arm: arm.config.name }, arm.limiter.rps);
   }
 
-  async #settle(arm: Arm, requestId: string, outcome: Outcome): Promise<void> {
-    await this.#outcomes.settle(this.#settings.experiment.id, arm.config.name, requestId, outcome);
+  async #settle(arm: Arm, requestId: string, outcome: Outcome, reason?: string): Promise<void> {
+    await this.#outcomes.settle(this.#settings.experiment.id, arm.config.name, requestId, outcome, reason);
     this.#metrics.outcomes.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, outcome });
+  }
+
+  /** `shed_budget`, with the limit reached counted for the report and the metrics. */
+  async #shedBudget(arm: Arm, requestId: string, limit: BudgetReason): Promise<void> {
+    this.#metrics.shedBudget.inc({ experiment: this.#settings.experiment.id, arm: arm.config.name, limit });
+    await this.#settle(arm, requestId, Outcome.shedBudget, limit);
   }
 
   #earlyOutcome(event: RequestEvent, arm: Arm): Outcome | undefined {
@@ -453,6 +538,8 @@ function recordTime(timestamp: string): number | undefined {
   const time = Number(timestamp);
   return Number.isSafeInteger(time) && time >= 0 ? time : undefined;
 }
+/** How far ahead of the budget's end time a wait for a slot is set to stop at it (timers are capped at ~24.8 days). */
+const END_WAKEUP_HORIZON_MS = 3_600_000;
 
 /** Waits for `work`; if it failed because `signal` aborted, the record is abandoned (read again by its next owner). */
 async function abandonable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

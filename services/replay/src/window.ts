@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 
-/** Offsets `[start, end)` of one partition for a time window. */
+/** Offsets `[start, end)` of one partition to scan for a time window. */
 export interface PartitionRange {
   partition: number;
   start: bigint;
@@ -8,15 +8,18 @@ export interface PartitionRange {
 }
 
 /**
- * Finds, for every partition, the first offset at or after `from` and the first at or after
- * `to` (Kafka's offsets-by-timestamp), so the window is `[from, to)` in record time. A
- * partition with nothing at or after `to` ends at its current high watermark.
+ * Finds, for every partition, the offsets to scan for the window `[from, to)` in record time:
+ * from the first offset at or after `from` (Kafka's offsets-by-timestamp: no earlier offset has a
+ * timestamp in the window) to the first at or after `to + lateMs`. Timestamps need not grow with
+ * offsets (several producers, their clocks and buffers), so records of the window can be written
+ * after records past its end: `lateMs` is how much later they are still found. A partition with
+ * nothing at or after that time ends at its current high watermark.
  */
-export async function windowRanges(kafka: Kafka, topic: string, from: number, to: number): Promise<PartitionRange[]> {
+export async function windowRanges(kafka: Kafka, topic: string, from: number, to: number, lateMs = 0): Promise<PartitionRange[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [starts, ends, highs] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, from), admin.fetchTopicOffsetsByTimestamp(topic, to), admin.fetchTopicOffsets(topic)]);
+    const [starts, ends, highs] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, from), admin.fetchTopicOffsetsByTimestamp(topic, to + lateMs), admin.fetchTopicOffsets(topic)]);
     const high = new Map(highs.map((entry) => [entry.partition, BigInt(entry.high)]));
     const end = new Map(ends.map((entry) => [entry.partition, BigInt(entry.offset)]));
     return starts
@@ -40,18 +43,26 @@ export interface WindowOptions {
   speed?: number | undefined;
 }
 
-/** Tracks which records of a window were handled and when every partition reached its end. */
+/**
+ * Tracks the scan of a window's offset ranges: which records belong to the window (timestamp in
+ * `[from, to)`; without `time`, every record scanned), how many were handled, and when every
+ * partition reached the end of its range.
+ */
 export class WindowProgress {
+  /** Records to scan. */
   readonly total: number;
   #done = 0;
+  #inWindow = 0;
   readonly #ranges: Map<number, PartitionRange>;
   readonly #remaining: Map<number, bigint>;
+  readonly #time: { from: number; to: number } | undefined;
   readonly #finished: Promise<void>;
   #resolve: () => void = () => undefined;
 
-  constructor(ranges: PartitionRange[]) {
+  constructor(ranges: PartitionRange[], time?: { from: number; to: number }) {
     this.#ranges = new Map(ranges.map((range) => [range.partition, range]));
     this.#remaining = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, range.end - range.start]));
+    this.#time = time;
     this.total = ranges.reduce((sum, range) => sum + Number(range.end - range.start), 0);
     this.#finished = new Promise((resolve) => {
       this.#resolve = resolve;
@@ -59,20 +70,33 @@ export class WindowProgress {
     if (this.#remaining.size === 0) this.#resolve();
   }
 
+  /** Records scanned so far. */
   get done(): number {
     return this.#done;
   }
 
-  /** Resolves when every record of the window was handled. */
+  /** Records scanned so far whose timestamp is in the window. */
+  get inWindow(): number {
+    return this.#inWindow;
+  }
+
+  /** Resolves when every record of the ranges was handled. */
   get finished(): Promise<void> {
     return this.#finished;
   }
 
-  contains(partition: number, offset: string): boolean {
+  /** The record is in the offsets to scan. */
+  inRange(partition: number, offset: string): boolean {
     const range = this.#ranges.get(partition);
     if (range === undefined) return false;
     const value = BigInt(offset);
     return value >= range.start && value < range.end;
+  }
+
+  /** The record is part of the window: in the offsets to scan, and its timestamp in `[from, to)`. */
+  contains(partition: number, offset: string, timestamp: number): boolean {
+    if (!this.inRange(partition, offset)) return false;
+    return this.#time === undefined || (timestamp >= this.#time.from && timestamp < this.#time.to);
   }
 
   startOffset(partition: number): string | undefined {
@@ -83,9 +107,10 @@ export class WindowProgress {
     return [...this.#ranges.keys()];
   }
 
-  /** Called once per handled record of the window (redeliveries within one run are not expected). */
-  handled(partition: number): void {
+  /** Called once per scanned record (redeliveries within one run are not expected). */
+  handled(partition: number, inWindow = true): void {
     this.#done++;
+    if (inWindow) this.#inWindow++;
     const left = (this.#remaining.get(partition) ?? 0n) - 1n;
     if (left <= 0n) this.#remaining.delete(partition);
     else this.#remaining.set(partition, left);
@@ -111,7 +136,7 @@ export async function readRanges(
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
-        if (!progress.contains(partition, message.offset)) return;
+        if (!progress.inRange(partition, message.offset)) return;
         await onRecord({ partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null });
         count++;
         progress.handled(partition);
