@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { StringDecoder } from 'node:string_decoder';
 import type { AssembledResponse, ChatRequest, ItlSummary, Timing, ToolCall, Usage } from '@shadow-replay/contracts';
 
 interface ChoiceState {
@@ -32,6 +33,8 @@ export class ResponseAssembler {
   #model: string | undefined;
   #usage: Usage | null = null;
   #pending = '';
+  // A network chunk may end inside a multi-byte character: bytes are decoded across chunks.
+  readonly #decoder = new StringDecoder('utf8');
   #firstContentAt: number | null = null;
   #contentTimes: number[] = [];
   #endAt: number | null = null;
@@ -44,9 +47,13 @@ export class ResponseAssembler {
     this.#sentAtEpoch = sentAtEpoch;
   }
 
-  /** Feeds raw SSE bytes; events split across network chunks are reassembled. */
+  /**
+   * Feeds raw SSE bytes; events split across network chunks are reassembled, and so are
+   * characters split across them. (Bytes of a character cut off by the stream's end belong to
+   * no complete line, so they are never read.)
+   */
   feedSse(chunk: Buffer | string, at = performance.now()): void {
-    this.#pending += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    this.#pending += typeof chunk === 'string' ? chunk : this.#decoder.write(chunk);
     let newline: number;
     while ((newline = this.#pending.indexOf('\n')) >= 0) {
       const line = this.#pending.slice(0, newline).replace(/\r$/, '');

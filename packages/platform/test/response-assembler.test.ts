@@ -26,6 +26,19 @@ describe('ResponseAssembler', () => {
     assert.deepEqual(result.timing.itl, { n: 1, p50: 30, p90: 30, p99: 30, max: 30 });
   });
 
+  it('keeps a multi-byte character whole when a network chunk ends inside it', () => {
+    const assembler = new ResponseAssembler(undefined, 0, 0);
+    const bytes = Buffer.from(chunk({ content: 'café ✓' }) + 'data: [DONE]\n\n', 'utf8');
+    // Cut inside 'é' (2 bytes) and inside '✓' (3 bytes), feeding byte ranges as a socket would.
+    const e = bytes.indexOf(Buffer.from('é')) + 1;
+    const check = bytes.indexOf(Buffer.from('✓')) + 2;
+    for (const [from, to] of [[0, e], [e, check], [check, bytes.length]] as const) assembler.feedSse(bytes.subarray(from, to), to);
+    assembler.end(bytes.length);
+    const result = assembler.result(true);
+    assert.equal(result.malformed, false);
+    assert.equal(result.response?.choices[0]?.content, 'café ✓');
+  });
+
   it('assembles tool-call deltas by index and counts them as first output', () => {
     const assembler = new ResponseAssembler(undefined, 0, 0);
     assembler.feedSse(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"ci' } }] }), 7);

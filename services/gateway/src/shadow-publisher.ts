@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import { ChatRequestSchema, SECRET_HEADERS, SHADOWABLE_ROUTE, STABLE_ARM, type RequestEvent, type ResponseError, type ResponseEvent } from '@shadow-replay/contracts';
 import { CallErrorCode, ResponseAssembler, createKafka, createPipelineProducer, ensureTopics, type Logger } from '@shadow-replay/platform';
 import type { CapturedExchange, CountsReport, DropReason } from './capture.js';
@@ -94,15 +93,12 @@ export class ShadowPublisher {
     const assembler = new ResponseAssembler(body, 0, exchange.occurredAt);
     let offset = exchange.bodyLength;
     if (exchange.streamed) {
-      // A chunk may end inside a multi-byte character: decoded across chunks, not one by one.
-      const decoder = new StringDecoder('utf8');
+      // The assembler decodes across chunks: a chunk may end inside a multi-byte character.
       for (let index = 0; index < exchange.chunkLengths.length; index++) {
         const length = exchange.chunkLengths[index] ?? 0;
-        assembler.feedSse(decoder.write(bytes.subarray(offset, offset + length)), exchange.chunkTimes[index] ?? exchange.endAt);
+        assembler.feedSse(bytes.subarray(offset, offset + length), exchange.chunkTimes[index] ?? exchange.endAt);
         offset += length;
       }
-      const rest = decoder.end();
-      if (rest.length > 0) assembler.feedSse(rest, exchange.endAt);
       assembler.end(exchange.endAt);
     } else {
       assembler.end(exchange.endAt);
