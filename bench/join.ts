@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ShadowConfigSchema, type Addresses } from '@shadow-replay/contracts';
+import { ShadowConfigSchema, evalQueuePrefix, type Addresses } from '@shadow-replay/contracts';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { createKafka, createRedis, ensureTopics, silentLogger } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
@@ -120,7 +120,7 @@ async function openStage(kind: string, context: Context): Promise<Stage> {
   const kafka = createKafka({ brokers: context.addresses.kafkaBrokers, clientId: `${scope.id}-bench`, log: silentLogger() });
   const redis = createRedis(context.addresses.redisUrl, `${scope.id}-bench`);
   const queueRedis = createRedis(context.addresses.redisUrl, `${scope.id}-queue`);
-  const queue = new Queue(scope.evalQueue, { connection: queueRedis, prefix: `${scope.keyPrefix}:bull` });
+  const queue = new Queue(scope.evalQueue, { connection: queueRedis, prefix: evalQueuePrefix(scope.keyPrefix) });
   const close = async () => {
     // A Queue leaves the connection it was given open.
     await queue.close().catch(() => undefined);

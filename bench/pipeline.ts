@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { PENDING, ShadowConfigSchema, type ShadowConfig } from '@shadow-replay/contracts';
+import { PENDING, ShadowConfigSchema, evalQueuePrefix, type ShadowConfig } from '@shadow-replay/contracts';
 import { Pipeline } from '@shadow-replay/cli';
 import { GatewayService, gatewaySettings } from '@shadow-replay/gateway';
 import { OutcomeStore, type addressesFromEnv, createKafka, createRedis, ensureTopics, silentLogger, waitFor, type OutcomeCounts } from '@shadow-replay/platform';
@@ -280,7 +280,7 @@ async function runOnce(run: number, options: Options, context: RunContext): Prom
 
     const watch = new DrainWatch({
       outcomes: new OutcomeStore({ redis, keyPrefix: scope.keyPrefix }),
-      queue: (queue = new Queue(scope.evalQueue, { connection: redis, prefix: `${scope.keyPrefix}:bull` })),
+      queue: (queue = new Queue(scope.evalQueue, { connection: redis, prefix: evalQueuePrefix(scope.keyPrefix) })),
       experimentId: scope.id,
       bufferDepth: () => pipeline?.gateway.bufferDepth ?? 0,
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { Outcome, PENDING, pairJobId, type PairJob } from '@shadow-replay/contracts';
+import { Outcome, PENDING, evalQueuePrefix, pairJobId, type PairJob } from '@shadow-replay/contracts';
 import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { OutcomeStore, createRedis, silentLogger, waitFor } from '@shadow-replay/platform';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -30,7 +30,7 @@ async function setup(t: TestContext) {
   const scope = testScope(t, (id) => ({ experiment: { id: `exp-${id}`, candidates: [{ name: ARM, baseUrl: 'http://127.0.0.1:1' }] }, evaluator: { listen: { port } } }));
   const experimentId = scope.config.experiment?.id ?? '';
   const outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
-  const prefix = `${scope.config.redis.keyPrefix}:bull`;
+  const prefix = evalQueuePrefix(scope.config.redis.keyPrefix);
   const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix });
   t.after(() => queue.close());
   const add = (data: PairJob) => queue.add('pair', data, { jobId: pairJobId(data.experimentId, data.requestId, data.arm), attempts: 3, backoff: { type: 'fixed', delay: 10 } });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EvaluationRecordSchema, Outcome, decodeEvent, pairJobId, type PairJob, type ResponseEvent } from '@shadow-replay/contracts';
+import { EvaluationRecordSchema, Outcome, decodeEvent, evalQueuePrefix, pairJobId, type PairJob, type ResponseEvent } from '@shadow-replay/contracts';
 import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { OutcomeStore, silentLogger, waitFor } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
@@ -23,7 +23,7 @@ describe('the evaluator', () => {
     const evaluator = new EvaluatorService({ settings: evaluatorSettings(scope.config, scope.env), log: silentLogger() });
     t.after(() => evaluator.close());
     await evaluator.start();
-    const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+    const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
     t.after(() => queue.close());
     // Replay copies the request's route, model, tenant and published headers onto the candidate's answer.
     const origin = { route: '/v1/chat/completions', model: 'llama-3.1-70b', tenant: 'from-event', headers: { 'x-org': 'acme' } };

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
-import { DeadLetterHeader, Outcome, PENDING, PairJobSchema, ResponseEventSchema, decodeEvent, pairJobId } from '@shadow-replay/contracts';
+import { DeadLetterHeader, Outcome, PENDING, PairJobSchema, ResponseEventSchema, decodeEvent, evalQueuePrefix, pairJobId } from '@shadow-replay/contracts';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { OutcomeStore, createRedis, ensureTopics, silentLogger, waitFor, type ConsumedRecord } from '@shadow-replay/platform';
 import { ReplayService, replaySettings } from '@shadow-replay/replay';
@@ -300,7 +300,7 @@ describe(`hostile records (seed ${settings.seed}, ${settings.records} per consum
     await assertProduced(scope, topics.candidateResponses, candidate);
 
     const queueRedis = createRedis(testInfra().redisUrl, `${scope.id}-queue`);
-    const queue = new Queue(scope.config.redis.evalQueue, { connection: queueRedis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+    const queue = new Queue(scope.config.redis.evalQueue, { connection: queueRedis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
     t.after(async () => {
       await queue.close();
       await queueRedis.quit();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { DeadLetterHeader, Outcome, PENDING, ShadowConfigSchema } from '@shadow-replay/contracts';
+import { DeadLetterHeader, Outcome, PENDING, ShadowConfigSchema, evalQueuePrefix } from '@shadow-replay/contracts';
 import { JoinService, JoinState, joinSettings, type StoredSide } from '@shadow-replay/join';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
@@ -34,7 +34,7 @@ async function startJoin(t: TestContext, joinConfig: Record<string, unknown> = {
   const join = new JoinService({ settings: joinSettings(scope.config, scope.env), log: silentLogger() });
   t.after(() => join.close());
   await join.start();
-  const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+  const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
   t.after(() => queue.close());
   const url = `http://127.0.0.1:${port}`;
   return {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Outcome, PENDING } from '@shadow-replay/contracts';
+import { Outcome, PENDING, evalQueuePrefix } from '@shadow-replay/contracts';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { Queue } from 'bullmq';
@@ -33,7 +33,7 @@ describe('the join window', () => {
     await join.start();
 
     await waitFor(async () => (await outcomes.counts(experimentId, 'cand'))[Outcome.stableMissing] === 1, { timeoutMs: 30_000, what: 'the orphan to expire' });
-    const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+    const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
     t.after(() => queue.close());
     const jobs = await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed']);
     assert.equal(jobs.length, 1, 'one job for the paired request, however often it was delivered');

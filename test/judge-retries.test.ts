@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { EvaluationRecordSchema, Outcome, PAIR_JOB_BACKOFF, PENDING, decodeEvent, pairJobId, type EvaluationRecord } from '@shadow-replay/contracts';
+import { EvaluationRecordSchema, Outcome, PAIR_JOB_BACKOFF, PENDING, decodeEvent, evalQueuePrefix, pairJobId, type EvaluationRecord } from '@shadow-replay/contracts';
 import { computeConservation } from '@shadow-replay/evaluation';
 import { EvaluatorService, evaluatorSettings, type JudgeCall } from '@shadow-replay/evaluator';
 import { JoinService, joinSettings } from '@shadow-replay/join';
@@ -87,7 +87,7 @@ async function judgeThroughPipeline(
     topic: topics.candidateResponses,
     messages: ids.map((id) => ({ key: id, value: JSON.stringify(responseEvent(id, ARM, { experimentId, content: `A longer and more helpful answer to ${id}.` })) })),
   });
-  const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+  const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
   t.after(() => queue.close());
   return {
     experimentId,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { EvaluationRecordSchema, decodeEvent, pairJobId, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
+import { EvaluationRecordSchema, decodeEvent, evalQueuePrefix, pairJobId, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
 import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { OutcomeStore, silentLogger, waitFor } from '@shadow-replay/platform';
 import { createSimServer, type SimServerOptions } from '@shadow-replay/sim';
@@ -30,7 +30,7 @@ async function judgePairs(t: TestContext, judgeSim: SimServerOptions | 'down', p
   const evaluator = new EvaluatorService({ settings: evaluatorSettings(scope.config, scope.env), log: silentLogger() });
   t.after(() => evaluator.close());
   await evaluator.start();
-  const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+  const queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
   t.after(() => queue.close());
   const source = { topic: 't', partition: 0, offset: '0' };
   for (const pair of pairs) {

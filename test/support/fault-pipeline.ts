@@ -10,7 +10,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { EvaluationRecordSchema, OUTCOMES, PENDING, RequestEventSchema, decodeEvent, evaluationKey, type Outcome } from '@shadow-replay/contracts';
+import { EvaluationRecordSchema, OUTCOMES, PENDING, RequestEventSchema, decodeEvent, evalQueuePrefix, evaluationKey, type Outcome } from '@shadow-replay/contracts';
 import { buildExperimentReport, sendTraffic, type TrafficResult } from '@shadow-replay/cli';
 import { OutcomeStore, createRedis, ensureTopics, silentLogger, waitFor, type OutcomeCounts } from '@shadow-replay/platform';
 import { createSimServer, mulberry32, type SimProfilePatch, type SimServer } from '@shadow-replay/sim';
@@ -119,7 +119,7 @@ export class FaultPipeline {
     [this.stableSim, this.candidateSim] = sims;
     this.outcomes = new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix });
     this.logDir = logDir;
-    this.#queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: `${scope.config.redis.keyPrefix}:bull` });
+    this.#queue = new Queue(scope.config.redis.evalQueue, { connection: scope.redis, prefix: evalQueuePrefix(scope.config.redis.keyPrefix) });
   }
 
   /** Starts the models, writes the configuration, creates the topics and starts the four processes. */

@@ -51,7 +51,7 @@ export const KafkaConfigSchema = z
 
 export const RedisConfigSchema = z
   .object({
-    keyPrefix: z.string().min(1).default(DEFAULT_KEY_PREFIX),
+    keyPrefix: z.string().min(1).regex(/^[^{}]+$/, 'no "{" or "}" (the keys\' Redis Cluster hash tags are added to it)').default(DEFAULT_KEY_PREFIX),
     evalQueue: z.string().regex(/^[^:]+$/, 'no ":"').default(DEFAULT_EVAL_QUEUE),
   })
   .strict()

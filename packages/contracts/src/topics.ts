@@ -26,5 +26,14 @@ export const DEFAULT_EVAL_QUEUE = 'shadow-eval';
 /** Prefix of every Redis key the pipeline writes (join state, outcome counters, BullMQ). */
 export const DEFAULT_KEY_PREFIX = 'shadow';
 
+/**
+ * BullMQ's key prefix for the evaluation queue: `{<keyPrefix>:bull}`. BullMQ's scripts touch
+ * several keys of a queue at once, so on a Redis Cluster they must share a slot; the braces make
+ * the whole prefix the keys' hash tag (BullMQ's "Redis Cluster" pattern).
+ */
+export function evalQueuePrefix(keyPrefix: string): string {
+  return `{${keyPrefix}:bull}`;
+}
+
 /** The arm name of the live model's answers. */
 export const STABLE_ARM = 'stable';

@@ -10,6 +10,7 @@ import {
   deadLetterMessage,
   slimDeadLetter,
   decodeEvent,
+  evalQueuePrefix,
   evaluationKey,
   pairJobId,
   requestOrigin,
@@ -68,6 +69,14 @@ describe('identifiers', () => {
       assert.doesNotMatch(jobId, /:/);
       assert.ok(!/^\d+$/.test(jobId));
     }
+  });
+
+  it('gives the evaluation queue a prefix that is one Redis Cluster hash tag, and refuses a key prefix with braces', () => {
+    // Redis hashes only what is inside the first {...}: every BullMQ key of the queue lands in one slot.
+    assert.equal(evalQueuePrefix('shadow'), '{shadow:bull}');
+    const parsed = ShadowConfigSchema.safeParse({ redis: { keyPrefix: 'team{a}' } });
+    assert.ok(!parsed.success);
+    assert.deepEqual(parsed.error.issues[0]?.path, ['redis', 'keyPrefix']);
   });
 
   it('keys evaluation records by experiment, request and arm', () => {

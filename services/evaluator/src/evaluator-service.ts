@@ -1,4 +1,4 @@
-import { EvaluationBackoff, Outcome, PENDING, PairJobSchema, describeIssues, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
+import { EvaluationBackoff, Outcome, PENDING, PairJobSchema, describeIssues, evalQueuePrefix, evaluationKey, type EvaluationRecord, type PairJob } from '@shadow-replay/contracts';
 import { EvaluationError, evaluatePair, type Prices } from '@shadow-replay/evaluation';
 import {
   OutcomeStore,
@@ -105,7 +105,7 @@ export class EvaluatorService implements Service {
     await this.#producer.connect();
     this.#worker = new Worker(this.#settings.redis.evalQueue, (job: Job) => this.#process(job), {
       connection: this.#workerRedis,
-      prefix: `${this.#settings.redis.keyPrefix}:bull`,
+      prefix: evalQueuePrefix(this.#settings.redis.keyPrefix),
       concurrency: this.#settings.evaluator.concurrency,
       // A worker killed mid-evaluation stalls its job; a pair must survive as many kills as it has
       // attempts. #process fails a job that stalled more often than that itself, after counting
@@ -201,7 +201,7 @@ export class EvaluatorService implements Service {
    * only poison fails) whose request is still pending.
    */
   async #settleFailedJobs(): Promise<void> {
-    const queue = new Queue(this.#settings.redis.evalQueue, { connection: this.#redis, prefix: `${this.#settings.redis.keyPrefix}:bull` });
+    const queue = new Queue(this.#settings.redis.evalQueue, { connection: this.#redis, prefix: evalQueuePrefix(this.#settings.redis.keyPrefix) });
     const page = 200;
     let recovered = 0;
     try {

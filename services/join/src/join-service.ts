@@ -3,6 +3,7 @@ import {
   PENDING,
   ResponseEventSchema,
   decodeEvent,
+  evalQueuePrefix,
   PAIR_JOB_BACKOFF,
   pairJobId,
   type PairJob,
@@ -94,7 +95,7 @@ export class JoinService implements Service {
     this.#queueRedis = createRedis(settings.addresses.redisUrl, 'shadow-join-queue');
     this.#state = new JoinState({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix, windowMs: settings.windowMs, expiredTtlMs: settings.join.lateArrivalTtlMs });
     this.#outcomes = new OutcomeStore({ redis: this.#redis, keyPrefix: settings.redis.keyPrefix });
-    this.#queue = new Queue(settings.redis.evalQueue, { connection: this.#queueRedis, prefix: `${settings.redis.keyPrefix}:bull` });
+    this.#queue = new Queue(settings.redis.evalQueue, { connection: this.#queueRedis, prefix: evalQueuePrefix(settings.redis.keyPrefix) });
     this.#jobs = new TickBatcher((jobs) => this.#queue.addBulk(jobs));
     const registry = createRegistry('join');
     this.#metrics = {
