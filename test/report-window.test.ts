@@ -90,5 +90,14 @@ describe('a report over a window of request times', () => {
     assert.ok(lastFromOpenEnd.records.every((record) => record.requestId.startsWith('m5-')));
     const sum = [middle, firstTwo, lastFromOpenEnd].map((entry) => entry.report.conservation.outcomes.evaluated);
     assert.equal(sum[1]! + sum[2]!, totals.evaluated, 'the windows add up to the whole experiment');
+
+    // A record on the evaluations topic that is not an evaluation record is skipped and said so.
+    await producer.send({ topic: topics.evaluations, messages: [{ key: 'junk', value: '{"not": "a record"' }] });
+    const withJunk = await report({});
+    assert.equal(withJunk.report.conservation.balanced, true);
+    assert.ok(
+      withJunk.report.conservation.notes.some((note) => /^1 record\(s\) on .* could not be read as evaluation records and were skipped .*invalid_json/.test(note)),
+      withJunk.report.conservation.notes.join(' | '),
+    );
   });
 });

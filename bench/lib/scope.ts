@@ -81,12 +81,15 @@ export async function cleanupScope(scope: BenchScope, options: { kafkaBrokers: s
     await admin.disconnect().catch(() => undefined);
   }
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await options.redis.scan(cursor, 'MATCH', `${scope.keyPrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) report.redisKeysDeleted += await options.redis.del(...keys);
-    } while (cursor !== '0');
+    // The evaluation queue's BullMQ keys start with their hash tag: `{<keyPrefix>:bull}`.
+    for (const pattern of [`${scope.keyPrefix}:*`, `{${scope.keyPrefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await options.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) report.redisKeysDeleted += await options.redis.del(...keys);
+      } while (cursor !== '0');
+    }
   } catch (error) {
     report.problems.push(`redis: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -73,6 +73,8 @@ export function testScope(t: TestContext, overrides: (id: string) => Record<stri
     if (myGroups.length > 0) await admin.deleteGroups(myGroups).catch(() => undefined);
     await admin.disconnect();
     await deleteKeys(redis, `shadow-test:${id}:*`);
+    // The evaluation queue's BullMQ keys start with their hash tag: `{<keyPrefix>:bull}`.
+    await deleteKeys(redis, `{shadow-test:${id}:*`);
     await redis.quit();
   });
   return {

@@ -49,11 +49,13 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
   const window = request.from === undefined && request.to === undefined ? undefined : minuteWindow(request.from, request.to);
   const latest = new Map<string, EvaluationRecord>();
   let undecodable = 0;
+  let firstUnreadable: string | undefined;
   let untimed = 0;
   await readTopicToEnd(kafka, request.topics.evaluations, (record) => {
     const decoded = decodeEvent(EvaluationRecordSchema, record.value);
     if (!decoded.ok) {
       undecodable++;
+      firstUnreadable ??= `${record.partition}/${record.offset}: ${decoded.reason}`;
       return;
     }
     const value = decoded.value;
@@ -70,7 +72,7 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
     const previous = latest.get(key);
     if (previous === undefined || previous.evaluatedAt <= value.evaluatedAt) latest.set(key, value);
   });
-  if (undecodable > 0) request.log.warn({ undecodable }, 'evaluation records that could not be read were skipped');
+  if (undecodable > 0) request.log.warn({ undecodable, first: firstUnreadable }, 'evaluation records that could not be read were skipped');
   const redis = createRedis(request.addresses.redisUrl, 'shadow-report');
   try {
     const store = new OutcomeStore({ redis, keyPrefix: request.keyPrefix });
@@ -78,7 +80,13 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
     // Why requests were shed is counted for the whole experiment, not per minute: a window's report leaves it out.
     const outcomeReasons = window === undefined ? Object.fromEntries(await Promise.all(Object.keys(outcomes).map(async (arm) => [arm, await store.reasons(request.experimentId, arm)] as const))) : undefined;
     const records = [...latest.values()];
-    const times = records.map((record) => record.evaluatedAt);
+    // A loop, not Math.min(...times): spreading hundreds of thousands of arguments overflows the stack.
+    let first = Infinity;
+    let last = -Infinity;
+    for (const record of records) {
+      first = Math.min(first, record.evaluatedAt);
+      last = Math.max(last, record.evaluatedAt);
+    }
     const notes =
       window === undefined
         ? []
@@ -86,10 +94,13 @@ export async function loadExperimentReport(request: ReportRequest): Promise<Expe
             `window: requests that occurred in [${new Date(window.from).toISOString()}, ${new Date(window.to).toISOString()}), whole minutes (the outcome counters' resolution)` +
               (untimed > 0 ? `; ${untimed} evaluation record(s) without a request time (written before it was recorded) left out` : ''),
           ];
+    if (undecodable > 0) {
+      notes.push(`${undecodable} record(s) on ${request.topics.evaluations} could not be read as evaluation records and were skipped (of any experiment; the first at ${firstUnreadable ?? '?'})`);
+    }
     const report = buildReport(
       {
         experimentId: request.experimentId,
-        window: window ?? { from: times.length > 0 ? Math.min(...times) : Date.now(), to: times.length > 0 ? Math.max(...times) : Date.now() },
+        window: window ?? (records.length > 0 ? { from: first, to: last } : { from: Date.now(), to: Date.now() }),
         generatedAt: Date.now(),
         records,
         outcomes,
