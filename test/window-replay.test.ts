@@ -6,8 +6,9 @@ import { EvaluatorService, evaluatorSettings } from '@shadow-replay/evaluator';
 import { JoinService, joinSettings } from '@shadow-replay/join';
 import { OutcomeStore, ensureTopics, silentLogger, waitFor } from '@shadow-replay/platform';
 import { createSimServer, type SimArrival } from '@shadow-replay/sim';
+import type { Message } from 'kafkajs';
 import { requestEvent, responseEvent } from './support/events.js';
-import { testScope } from './support/harness.js';
+import { testScope, withDeadline } from './support/harness.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -88,6 +89,90 @@ describe('replaying a historical window', () => {
     const counts = await outcomes.counts(summary.experimentId, 'cand');
     assert.equal(counts.consumed, n, 'records outside the window are not consumed by its experiment');
     assert.equal(counts.shed_lag, 0, 'a window replay is never shed for lag');
+  });
+
+  it('finishes a window written by a transactional producer and replays only its committed requests: transaction markers and aborted records take offsets that are never delivered', async (t) => {
+    const arrivals: SimArrival[] = [];
+    const sim = createSimServer({ profile: 'fast', onChat: (arrival) => arrivals.push(arrival) });
+    const candidate = await sim.start();
+    t.after(() => sim.close());
+    // No late slack: the scan of a partition ends at its first offset stamped `to` or later.
+    const scope = testScope(t, (id) => ({ experiment: { id: `tx-${id}`.slice(0, 40), candidates: [{ name: 'cand', baseUrl: candidate.url }] }, replay: { listen: { port: 0 }, windowLateMs: 0 } }));
+    const topics = scope.config.kafka.topics;
+    await ensureTopics(scope.kafka, [topics.requests], 5);
+    await ensureTopics(scope.kafka, [topics.stableResponses, topics.candidateResponses, topics.deadLetter], 3);
+    // As a Kafka Streams application with exactly-once writes: every write is in a transaction, and
+    // the broker stamps its commit or abort marker with its own clock, so records are stamped as written.
+    const producer = scope.kafka.producer({ transactionalId: `${scope.id}-tx`, idempotent: true, maxInFlightRequests: 1 });
+    const admin = scope.kafka.admin();
+    await Promise.all([producer.connect(), admin.connect()]);
+    t.after(() => Promise.all([producer.disconnect(), admin.disconnect()]));
+    /** Offsets written to each partition of the requests topic: records and one marker per transaction. */
+    const written = new Map<number, number>();
+    const transaction = async (end: 'commit' | 'abort', writes: { topic: string; messages: Message[] }[]) => {
+      const tx = await producer.transaction();
+      for (const write of writes) await tx.send(write);
+      await (end === 'commit' ? tx.commit() : tx.abort());
+      const touched = new Set<number>();
+      for (const message of writes.filter((write) => write.topic === topics.requests).flatMap((write) => write.messages)) {
+        const partition = message.partition ?? -1;
+        written.set(partition, (written.get(partition) ?? 0) + 1);
+        touched.add(partition);
+      }
+      for (const partition of touched) written.set(partition, (written.get(partition) ?? 0) + 1);
+      // The broker writes the markers after answering the commit: wait for them, so the clock read
+      // next is later than their stamps.
+      await waitFor(
+        async () => {
+          const offsets = await admin.fetchTopicOffsets(topics.requests);
+          return offsets.every((entry) => Number(entry.high) === (written.get(entry.partition) ?? 0));
+        },
+        { timeoutMs: 10_000, what: 'the transaction markers' },
+      );
+    };
+    /** Request ids name their partition: `b3` is written to partition 3. */
+    const requests = (ids: string[], timestamp?: number) => ({
+      topic: topics.requests,
+      messages: ids.map((id) => ({ key: id, partition: Number(id.slice(1, 2)), value: JSON.stringify(requestEvent(id)), ...(timestamp === undefined ? {} : { timestamp: String(timestamp) }) })),
+    });
+    const stables = (ids: string[]) => ({ topic: topics.stableResponses, messages: ids.map((id) => ({ key: id, value: JSON.stringify(responseEvent(id, 'stable', { content: `recorded answer ${id}` })) })) });
+    /** Waits until the clock reads `at`, so what is written next is stamped `at` or later. */
+    const reach = (at: number) => waitFor(() => Date.now() >= at, { timeoutMs: 1_000, intervalMs: 1, what: 'the clock to move on' });
+
+    await transaction('commit', [requests(['b0', 'b3', 'b4'])]);
+    const from = Date.now() + 1;
+    await reach(from);
+    const committedFirst = ['a0-0', 'a0-1', 'a1-0', 'a1-1', 'a2-0', 'a2-1'];
+    const abortedFirst = ['x0-0', 'x0-1', 'x2-0'];
+    const committedLast = ['c0-0', 'c2-0', 'c2-1'];
+    const abortedLast = ['y1-0', 'y1-1', 'y3-0', 'y3-1'];
+    // `s4`, stamped before the window, is written in it: partition 4's only offset in the window is its commit marker.
+    await transaction('commit', [requests(committedFirst), requests(['s4'], from - HOUR), stables(committedFirst)]);
+    await transaction('abort', [requests(abortedFirst), stables(abortedFirst)]);
+    await transaction('commit', [requests(committedLast), stables(committedLast)]);
+    // The last offsets of partitions 1 and 3 in the window are an aborted transaction and its marker
+    // (partition 3 has nothing else in the window); partition 2's last is a commit marker.
+    await transaction('abort', [requests(abortedLast), stables(abortedLast)]);
+    const to = Date.now() + 1;
+    await reach(to);
+    // Partition 0's scan ends here.
+    await transaction('commit', [requests(['e0'])]);
+
+    const lines: string[] = [];
+    const summary = await withDeadline(runWindow({ config: scope.config, from, to, rate: 200, log: silentLogger(), print: (line) => lines.push(line) }), 90_000, 'the window replay to finish');
+    const expected = [...committedFirst, ...committedLast];
+    assert.deepEqual(arrivals.map((arrival) => String(arrival.headers['x-shadow-request-id'])).toSorted(), expected.toSorted(), 'the candidate saw the committed requests of the window and nothing else');
+    assert.equal(summary.handled, expected.length);
+    assert.equal(summary.outside, 0);
+    // Offsets scanned and never delivered, per partition: 0: three markers and two aborted records;
+    // 1: two markers and two aborted; 2: three markers and one aborted; 3: one marker and two
+    // aborted; 4: one marker.
+    assert.equal(summary.skipped, 5 + 4 + 4 + 3 + 1);
+    assert.ok(lines.some((line) => line.includes('up to 26 records to read')), lines.join('\n'));
+    assert.match(lines.at(-1) ?? '', /26\/26 offsets: 9 records read, 17 offsets skipped, 9 in the window 100\.0%/, 'the progress bar ends full');
+    assert.equal(summary.stablePreloaded, expected.length, 'the committed stable answers are loaded, the aborted ones are not');
+    const counts = await new OutcomeStore({ redis: scope.redis, keyPrefix: scope.config.redis.keyPrefix }).counts(summary.experimentId, 'cand');
+    assert.equal(counts.consumed, expected.length);
   });
 
   it('paces at the recorded inter-arrival times divided by --speed, from the first record read (no burst after a slow start)', async (t) => {

@@ -91,6 +91,21 @@ export function testScope(t: TestContext, overrides: (id: string) => Record<stri
   };
 }
 
+/** Settles like `promise`, or rejects once `ms` have passed without it settling. */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';
   do {

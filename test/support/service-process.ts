@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@shadow-replay/platform';
 import { request } from 'undici';
+import { withDeadline } from './harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -204,20 +205,6 @@ export class ServiceProcess {
         .catch(() => undefined);
     });
     return run;
-  }
-}
-
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -56,6 +56,13 @@ export interface PipelineConsumerOptions {
    * {@link RecordAbandonedError}; work already under way may finish.
    */
   handle: (record: ConsumedRecord, signal: AbortSignal) => Promise<void>;
+  /**
+   * Called when the consumer has moved past `lastOffset` in a partition: every record up to it
+   * was handled (no failure, no hand-over), or held nothing to handle. Offsets are not records:
+   * transaction markers, records of aborted transactions and offsets removed by compaction are
+   * never handed to `handle`, so counting handled records cannot tell where a partition is.
+   */
+  onBatchHandled?: (position: { topic: string; partition: number; lastOffset: string }) => void;
 }
 
 /**
@@ -63,7 +70,7 @@ export interface PipelineConsumerOptions {
  * before it in the partition were handled, so a crash redoes work and never skips it.
  */
 export class PipelineConsumer {
-  readonly #options: Required<Omit<PipelineConsumerOptions, 'kafka' | 'log' | 'handle'>> & PipelineConsumerOptions;
+  readonly #options: Required<Omit<PipelineConsumerOptions, 'kafka' | 'log' | 'handle' | 'onBatchHandled'>> & PipelineConsumerOptions;
   readonly #consumer: Consumer;
   /** Aborted by close(): every batch's signal follows it. */
   readonly #closed = new AbortController();
@@ -84,6 +91,14 @@ export class PipelineConsumer {
     this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
       this.#assigned = true;
     });
+    const { onBatchHandled } = options;
+    if (onBatchHandled !== undefined) {
+      // A fetch whose records were all filtered out (only markers or aborted records) never
+      // reaches eachBatch: kafkajs resolves its last offset itself and reports it here.
+      this.#consumer.on(this.#consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.batchSize === 0) onBatchHandled({ topic: payload.topic, partition: payload.partition, lastOffset: payload.lastOffset });
+      });
+    }
   }
 
   /** True once the consumer joined its group. */
@@ -198,6 +213,9 @@ export class PipelineConsumer {
       throw failure instanceof Error ? failure : new Error('batch handler failed', { cause: failure });
     }
     if (groupChange !== undefined) throw groupChange instanceof Error ? groupChange : new Error('group rebalancing', { cause: groupChange });
+    // Closing or a seek can stop a batch short without an error; only a batch done to its end counts.
+    // lastOffset() includes the markers and aborted records kafkajs filtered out after the last record.
+    if (resolved === messages.length) this.#options.onBatchHandled?.({ topic: batch.topic, partition: batch.partition, lastOffset: batch.lastOffset() });
   }
 }
 

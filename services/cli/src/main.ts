@@ -141,7 +141,10 @@ async function windowCommand(configFile: string, values: { from?: string | undef
       else print(line);
     },
   });
-  print(`replayed the window's ${summary.handled} requests in ${summary.seconds.toFixed(1)} s (experiment ${summary.experimentId}); ${summary.outside} records read had timestamps outside it and were left alone`);
+  print(`replayed the window's ${summary.handled} requests in ${summary.seconds.toFixed(1)} s (experiment ${summary.experimentId})`);
+  print(
+    `  ${summary.handled + summary.outside} records read, ${summary.outside} of them with timestamps outside the window (left alone); ${summary.skipped} offsets skipped (transaction markers, aborted or compacted records)`,
+  );
   for (const [arm, counts] of Object.entries(summary.outcomes)) {
     const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([name, n]) => `${name} ${n}`);
     print(`  ${arm}: ${parts.join(', ')}`);

@@ -25,6 +25,8 @@ export interface WindowSummary {
   handled: number;
   /** Records read in the scanned offsets whose timestamps are outside the window (left alone). */
   outside: number;
+  /** Scanned offsets that held no record to read: transaction markers, aborted or compacted records. */
+  skipped: number;
   stablePreloaded: number;
   seconds: number;
   outcomes: Record<string, Record<string, number>>;
@@ -65,7 +67,7 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
   const ranges = await windowRanges(kafka, sourceTopic, request.from, request.to, lateMs);
   const progress = new WindowProgress(ranges, { from: request.from, to: request.to });
   request.print(
-    `window ${new Date(request.from).toISOString()} → ${new Date(request.to).toISOString()}: ${progress.total} records to read in ${ranges.length} partitions (up to ${Math.round(lateMs / 1000)} s of records written after the window's end included); experiment ${experimentId}`,
+    `window ${new Date(request.from).toISOString()} → ${new Date(request.to).toISOString()}: ${progress.total} offsets in ${ranges.length} partitions, up to ${progress.total} records to read (transaction markers, aborted and compacted records take offsets and are never read; records written up to ${Math.round(lateMs / 1000)} s after the window's end included); experiment ${experimentId}`,
   );
 
   const redis = createRedis(settings.addresses.redisUrl, 'shadow-window');
@@ -97,7 +99,16 @@ export async function runWindow(request: WindowRequest): Promise<WindowSummary> 
       await service.close();
     }
     const outcomes = await new OutcomeStore({ redis, keyPrefix: config.redis.keyPrefix }).allCounts(experimentId);
-    return { experimentId, total: progress.inWindow, handled: progress.inWindow, outside: progress.done - progress.inWindow, stablePreloaded, seconds: (Date.now() - started) / 1000, outcomes };
+    return {
+      experimentId,
+      total: progress.inWindow,
+      handled: progress.inWindow,
+      outside: progress.done - progress.inWindow,
+      skipped: progress.skipped,
+      stablePreloaded,
+      seconds: (Date.now() - started) / 1000,
+      outcomes,
+    };
   } finally {
     await redis.quit();
   }
@@ -110,18 +121,24 @@ export function windowExperimentId(base: string, from: number, to: number): stri
   return `${base.slice(0, 64 - suffix.length)}${suffix}`;
 }
 
+/**
+ * The bar counts offsets passed (records read, and the offsets of finished partitions that held
+ * none), so it reaches the end exactly when the scan does; `total` is exact in offsets and an
+ * upper bound in records.
+ */
 function progressReporter(progress: WindowProgress, started: number, emit: (line: string, final: boolean) => void): (final?: boolean) => void {
   let lastTenth = -1;
   return (final = false) => {
-    const done = progress.done;
+    const scanned = progress.scanned;
     const total = Math.max(1, progress.total);
     const seconds = (Date.now() - started) / 1000;
-    const rate = done / Math.max(0.001, seconds);
-    const eta = rate > 0 ? (progress.total - done) / rate : Number.POSITIVE_INFINITY;
+    const rate = scanned / Math.max(0.001, seconds);
+    const eta = rate > 0 ? (progress.total - scanned) / rate : Number.POSITIVE_INFINITY;
     const width = 30;
-    const filled = Math.round((done / total) * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${progress.total} read, ${progress.inWindow} in the window ${((done / total) * 100).toFixed(1)}% ${rate.toFixed(1)}/s ETA ${Number.isFinite(eta) ? `${Math.ceil(eta)}s` : '–'}`;
-    const tenth = Math.floor((done / total) * 10);
+    const filled = Math.min(width, Math.round((scanned / total) * width));
+    const skipped = progress.skipped > 0 ? `, ${progress.skipped} offsets skipped` : '';
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${scanned}/${progress.total} offsets: ${progress.done} records read${skipped}, ${progress.inWindow} in the window ${((scanned / total) * 100).toFixed(1)}% ${rate.toFixed(1)}/s ETA ${Number.isFinite(eta) ? `${Math.ceil(eta)}s` : '–'}`;
+    const tenth = Math.floor((scanned / total) * 10);
     if (final || process.stdout.isTTY || tenth > lastTenth) {
       lastTenth = tenth;
       emit(line, final);

@@ -105,7 +105,7 @@ export class ReplayService implements Service {
   readonly close: () => Promise<void>;
 
   constructor(options: ReplayOptions) {
-    const { settings, log } = options;
+    const { settings, log, window } = options;
     this.#settings = settings;
     this.#window = options.window;
     this.#log = log;
@@ -165,6 +165,14 @@ export class ReplayService implements Service {
       maxBytesPerPartition: settings.replay.maxBytesPerPartition,
       log,
       handle: (record, signal) => this.#handle(record, signal),
+      // A window's partition is done once read past its range, whatever offsets held no record.
+      ...(window === undefined
+        ? {}
+        : {
+            onBatchHandled: ({ topic, partition, lastOffset }: { topic: string; partition: number; lastOffset: string }) => {
+              if (topic === window.topic) window.progress.reached(partition, lastOffset);
+            },
+          }),
     });
     this.#http = new ServiceHttpServer({
       host: settings.replay.listen.host,

@@ -46,28 +46,37 @@ export interface WindowOptions {
 /**
  * Tracks the scan of a window's offset ranges: which records belong to the window (timestamp in
  * `[from, to)`; without `time`, every record scanned), how many were handled, and when every
- * partition reached the end of its range.
+ * partition was read past the end of its range.
+ *
+ * A partition is done when the consumer has moved past its last offset, not when `end − start`
+ * records were handled: transaction markers, records of aborted transactions (consumers read
+ * committed) and offsets removed by compaction hold no record to deliver, so a count never gets
+ * there. `total` is therefore an upper bound on the records read.
  */
 export class WindowProgress {
-  /** Records to scan. */
+  /** Offsets to scan: an upper bound on the records read. */
   readonly total: number;
   #done = 0;
   #inWindow = 0;
+  #skipped = 0;
   readonly #ranges: Map<number, PartitionRange>;
-  readonly #remaining: Map<number, bigint>;
+  /** Records handled per partition, to tell how many offsets held none once it is done. */
+  readonly #read = new Map<number, number>();
+  /** Partitions not yet read past the end of their range. */
+  readonly #open: Set<number>;
   readonly #time: { from: number; to: number } | undefined;
   readonly #finished: Promise<void>;
   #resolve: () => void = () => undefined;
 
   constructor(ranges: PartitionRange[], time?: { from: number; to: number }) {
     this.#ranges = new Map(ranges.map((range) => [range.partition, range]));
-    this.#remaining = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, range.end - range.start]));
+    this.#open = new Set(ranges.filter((range) => range.end > range.start).map((range) => range.partition));
     this.#time = time;
     this.total = ranges.reduce((sum, range) => sum + Number(range.end - range.start), 0);
     this.#finished = new Promise((resolve) => {
       this.#resolve = resolve;
     });
-    if (this.#remaining.size === 0) this.#resolve();
+    if (this.#open.size === 0) this.#resolve();
   }
 
   /** Records scanned so far. */
@@ -80,7 +89,17 @@ export class WindowProgress {
     return this.#inWindow;
   }
 
-  /** Resolves when every record of the ranges was handled. */
+  /** Offsets of the partitions done that held no record to read (markers, aborted or compacted records). */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** Offsets passed: records read, and the offsets skipped in partitions done. Reaches `total` at the end. */
+  get scanned(): number {
+    return this.#done + this.#skipped;
+  }
+
+  /** Resolves when every partition was read past the end of its range. */
   get finished(): Promise<void> {
     return this.#finished;
   }
@@ -107,18 +126,31 @@ export class WindowProgress {
     return [...this.#ranges.keys()];
   }
 
-  /** Called once per scanned record (redeliveries within one run are not expected). */
+  /** Called once per scanned record in range (redeliveries within one run are not expected). */
   handled(partition: number, inWindow = true): void {
     this.#done++;
     if (inWindow) this.#inWindow++;
-    const left = (this.#remaining.get(partition) ?? 0n) - 1n;
-    if (left <= 0n) this.#remaining.delete(partition);
-    else this.#remaining.set(partition, left);
-    if (this.#remaining.size === 0) this.#resolve();
+    this.#read.set(partition, (this.#read.get(partition) ?? 0) + 1);
+  }
+
+  /**
+   * The consumer has handled everything in the partition up to `offset` (a fetched batch done
+   * to its end, filtered records included); the partition is done once that reaches its range's
+   * last offset.
+   */
+  reached(partition: number, offset: string): void {
+    const range = this.#ranges.get(partition);
+    if (range === undefined || !this.#open.has(partition) || BigInt(offset) < range.end - 1n) return;
+    this.#open.delete(partition);
+    this.#skipped += Math.max(0, Number(range.end - range.start) - (this.#read.get(partition) ?? 0));
+    if (this.#open.size === 0) this.#resolve();
   }
 }
 
-/** Reads the records of the given offset ranges of a topic (no group offsets are committed). */
+/**
+ * Reads the records of the given offset ranges of a topic (no group offsets are committed), until
+ * every partition was read past the end of its range.
+ */
 export async function readRanges(
   kafka: Kafka,
   topic: string,
@@ -129,17 +161,29 @@ export async function readRanges(
   const progress = new WindowProgress(ranges);
   if (progress.total === 0) return 0;
   const consumer = kafka.consumer({ groupId: `shadow-window-reader-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, maxBytesPerPartition: 4 * 1024 * 1024 });
+  // A fetch holding only markers or aborted records never reaches eachBatch; kafkajs reports it here.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.topic === topic && payload.batchSize === 0) progress.reached(payload.partition, payload.lastOffset);
+  });
   await consumer.connect();
   let count = 0;
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        if (!progress.inRange(partition, message.offset)) return;
-        await onRecord({ partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null });
-        count++;
-        progress.handled(partition);
+      // eachBatch, not eachMessage: the batch's last offset counts the filtered records after its last message.
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        for (const message of batch.messages) {
+          if (!payload.isRunning() || payload.isStale()) return;
+          if (!progress.inRange(batch.partition, message.offset)) continue;
+          await onRecord({ partition: batch.partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null });
+          count++;
+          progress.handled(batch.partition);
+          // Sent only when the heartbeat interval has passed.
+          await payload.heartbeat();
+        }
+        progress.reached(batch.partition, batch.lastOffset());
       },
     });
     for (const partition of progress.partitions()) {
