@@ -201,13 +201,23 @@ describe('replaying a historical window', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     assert.equal(arrivals.length, 0, 'nothing sent while paused');
     await scope.redis.del(pausedKey);
+    // Paused again mid-schedule, after the third call: the schedule resumes where it stopped
+    // (no burst of the calls that fell due during the pause).
+    await waitFor(() => arrivals.length >= 3, { timeoutMs: 30_000, intervalMs: 5, what: 'the third call' });
+    await scope.redis.set(pausedKey, '1');
+    const pausedAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const duringPause = arrivals.filter((arrival) => arrival.receivedAt > pausedAt + 600).length;
+    await scope.redis.del(pausedKey);
     const summary = await running;
     assert.equal(summary.handled, 8);
+    assert.equal(duringPause, 0, 'nothing sent while paused (once the pause is seen: within 500 ms)');
     const times = arrivals.map((arrival) => arrival.receivedAt).toSorted((a, b) => a - b);
     const gaps = times.slice(1).map((time, i) => time - (times[i] ?? 0));
     assert.equal(gaps.length, 7);
-    for (const gap of gaps) assert.ok(gap >= 200, `calls ${gaps.join(', ')} ms apart; 300 expected`);
+    for (const gap of gaps) assert.ok(gap >= 200, `calls ${gaps.join(', ')} ms apart; 300 expected, and more across the pause`);
+    assert.ok(gaps.some((gap) => gap >= 1_000), `one gap spans the second pause: ${gaps.join(', ')}`);
     const span = (times.at(-1) ?? 0) - (times[0] ?? 0);
-    assert.ok(span >= 7 * 300 - 100 && span < 7 * 300 + 1_500, `the eight calls span ${span} ms (2,100 at speed 2)`);
+    assert.ok(span >= 7 * 300 + 1_000 - 100 && span < 7 * 300 + 1_500 + 1_500, `the eight calls span ${span} ms (2,100 at speed 2, plus the pause)`);
   });
 });

@@ -100,6 +100,15 @@ export class ReplayService implements Service {
   readonly #window: ReplayOptions['window'];
   /** When the first record of the window was read (0: not yet); the as-recorded pacing clock. */
   #windowStartedAt = 0;
+  /**
+   * Set while the experiment is paused: every record waiting on it resumes in the same turn (each
+   * polling on its own let them resume up to a poll apart, out of their recorded order).
+   */
+  #pauseGate: Promise<void> | undefined;
+  /** Time spent paused since the recorded schedule started: it resumes where it stopped. */
+  #pausedMs = 0;
+  /** Stops the pause gate's polling on close. */
+  readonly #stopping = new AbortController();
   readonly #kafka;
   readonly #metrics;
   readonly close: () => Promise<void>;
@@ -184,6 +193,7 @@ export class ReplayService implements Service {
     });
     this.close = once(() =>
       runSteps(this.#log, [
+        ['pause gate', () => this.#stopping.abort(new Error('replay closing'))],
         ['consumer', () => this.#consumer.close()],
         ['producer', () => this.#producer.disconnect()],
         ['http', () => this.#http.close()],
@@ -232,6 +242,26 @@ export class ReplayService implements Service {
     else await this.#redis.del(this.#pausedKey);
     this.#pausedUntilCheck = 0;
     this.#log.info({ experimentId: this.#settings.experiment.id, paused }, paused ? 'replay paused' : 'replay resumed');
+  }
+
+  /** Returns once the experiment is not paused (at once when it is not). */
+  async #whilePaused(signal: AbortSignal): Promise<void> {
+    if (!(await this.#isPaused())) return;
+    if (this.#pauseGate === undefined) {
+      const gate = this.#pollUntilResumed().finally(() => {
+        this.#pauseGate = undefined;
+      });
+      // Handled here too: when every waiting record was abandoned, nobody else awaits it.
+      gate.catch(() => undefined);
+      this.#pauseGate = gate;
+    }
+    await abandonable(untilAborted(this.#pauseGate, signal), signal);
+  }
+
+  async #pollUntilResumed(): Promise<void> {
+    const since = Date.now();
+    while (await this.#isPaused()) await sleep(PAUSE_CHECK_MS, this.#stopping.signal);
+    if (this.#windowStartedAt !== 0) this.#pausedMs += Date.now() - since;
   }
 
   async #isPaused(): Promise<boolean> {
@@ -288,7 +318,7 @@ export class ReplayService implements Service {
     const experimentId = this.#settings.experiment.id;
     // A paused experiment holds its place in the topic: nothing is consumed, nothing is lost.
     // Stopping or losing the partition while paused leaves the record uncommitted: it is read again.
-    while (await this.#isPaused()) await abandonable(sleep(250, signal), signal);
+    await this.#whilePaused(signal);
     // Rejects only when the schema registry is unreachable: the batch is redone, nothing is dead-lettered.
     const decoded = await this.#input.adapt(record);
     this.#metrics.consumed.inc({ experiment: experimentId });
@@ -320,9 +350,15 @@ export class ReplayService implements Service {
       // As recorded: the request goes out when its original offset into the window, divided by
       // the speed, has passed. The clock starts with the first record read, not at start(): the
       // group join takes a while, and records due meanwhile would all go out at once.
+      // A pause while it waits holds it too, and the schedule resumes where it stopped.
       if (this.#windowStartedAt === 0) this.#windowStartedAt = Date.now();
-      const due = this.#windowStartedAt + (request.occurredAt - this.#window.from) / speed;
-      if (due > Date.now()) await abandonable(sleep(due - Date.now(), signal), signal);
+      const offset = (request.occurredAt - this.#window.from) / speed;
+      for (;;) {
+        const due = this.#windowStartedAt + this.#pausedMs + offset;
+        if (due <= Date.now()) break;
+        await abandonable(sleep(Math.min(due - Date.now(), PAUSE_CHECK_MS), signal), signal);
+        await this.#whilePaused(signal);
+      }
     }
     // The live answer's length, when replay has the answer: a combined record, or a window's loaded answers.
     const stableTokens = stable === undefined ? this.#window?.stableCompletionTokens?.get(request.requestId) : stable.outcome === 'ok' ? stable.usage?.completion : undefined;
@@ -548,6 +584,28 @@ function recordTime(timestamp: string): number | undefined {
 }
 /** How far ahead of the budget's end time a wait for a slot is set to stop at it (timers are capped at ~24.8 days). */
 const END_WAKEUP_HORIZON_MS = 3_600_000;
+
+/** How often a paused replay looks whether it was resumed. */
+const PAUSE_CHECK_MS = 250;
+
+/** `work`, or a rejection with the signal's reason as soon as it aborts (the work goes on). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
 
 /** Waits for `work`; if it failed because `signal` aborted, the record is abandoned (read again by its next owner). */
 async function abandonable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
