@@ -151,7 +151,8 @@ export class FaultPipeline {
     }
     const ports = { gateway: await freePort(), replay: await freePort(), join: await freePort(), evaluator: await freePort() };
     const sharedScope = testScope(t, (id) => ({
-      gateway: { listen: { port: ports.gateway }, stable: { name: 'stable', baseUrl: stable.url } },
+      // The cases follow each request by the id they sent (`<scope>-r-<index>`), so the gateway adopts it.
+      gateway: { listen: { port: ports.gateway }, stable: { name: 'stable', baseUrl: stable.url }, requestIds: 'client' },
       experiment: {
         id: `exp-${id}`,
         startFrom: 'earliest',
