@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1054,15 +1054,7 @@ async function startScriptedUpstream(t: TestContext, answer: (request: ReceivedR
       })();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(t, server);
   return {
     url: `http://127.0.0.1:${port}`,
     clientSaw: (bytes) => {
@@ -1117,15 +1109,7 @@ async function startRecordingUpstream(t: TestContext): Promise<RecordingUpstream
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(answer));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(t, server);
   return { url: `http://127.0.0.1:${port}`, requestIds: () => [...seen] };
 }
 
@@ -1160,15 +1144,7 @@ async function startHeldUpstream(t: TestContext): Promise<HeldUpstream> {
     });
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(t, server);
   return {
     url: `http://127.0.0.1:${port}`,
     inFlight: () => inFlight,
@@ -1572,3 +1548,16 @@ describe('the gateway as its own process', () => {
     assert.deepEqual(report.dropped, { shutdown: 2 * requests });
   });
 });
+
+/** Listens on a free loopback port until the test ends (open connections cut, so close never waits on keep-alive). */
+async function listenOnLoopback(t: TestContext, server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
