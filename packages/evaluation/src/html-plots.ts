@@ -281,8 +281,14 @@ export function histogramPlot(id: string, label: string, axisLabel: string, valu
     // Labels on two rows above the plot; each grows away from the other marker when there is room.
     const wantsLeft = placed.length > 1 && at < rightmost;
     const labelWidth = textWidth(marker.label, true);
-    const anchor = wantsLeft && at - labelWidth - 6 > 4 ? 'end' : at + labelWidth + 6 > WIDTH ? 'end' : 'start';
-    out += text(at + (anchor === 'start' ? 5 : -5), frame.top - 26 + index * 14, marker.label, `text-anchor="${anchor}" fill="${marker.color}" font-weight="600"`);
+    const fitsLeft = at - labelWidth - 6 > 4;
+    const fitsRight = at + labelWidth + 6 <= WIDTH;
+    const y = frame.top - 26 + index * 14;
+    const style = `fill="${marker.color}" font-weight="600"`;
+    if (fitsLeft && (wantsLeft || !fitsRight)) out += text(at - 5, y, marker.label, `text-anchor="end" ${style}`);
+    else if (fitsRight) out += text(at + 5, y, marker.label, `text-anchor="start" ${style}`);
+    // Too long for either side of its marker: kept whole inside the plot, as far right as it fits.
+    else out += text(Math.max(4, WIDTH - labelWidth - 4), y, marker.label, `text-anchor="start" ${style}`);
   });
   return { svg: `${out}</svg>`, note };
 }
