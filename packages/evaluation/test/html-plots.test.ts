@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { histogramPlot } from '../src/html-plots.js';
+import { PlotColor, histogramPlot } from '../src/html-plots.js';
 
 /** The x and anchor of each marker label (text drawn in a marker's colour, bold). */
 function markerLabels(svg: string): { x: number; anchor: string; text: string }[] {
@@ -18,7 +18,7 @@ describe('histogramPlot marker labels', () => {
 
   it('keeps a label too long for either side of its marker whole inside the plot', () => {
     const label = 'median −123.1 ms [−134.6 ms, −110.7 ms] and a long note';
-    const { svg } = histogramPlot('h', 'delta', 'ms', values, [{ value: -120, label, color: '#d35400' }]);
+    const { svg } = histogramPlot('h', 'delta', 'ms', values, [{ value: -120, label, color: PlotColor.candidate }]);
     const [placed] = markerLabels(svg);
     assert.ok(placed, svg);
     const left = placed.anchor === 'start' ? placed.x : placed.x - width(placed.text);
@@ -26,7 +26,7 @@ describe('histogramPlot marker labels', () => {
   });
 
   it('puts a short label beside its marker', () => {
-    const { svg } = histogramPlot('h', 'delta', 'ms', values, [{ value: 0, label: 'median 0 ms', color: '#d35400' }]);
+    const { svg } = histogramPlot('h', 'delta', 'ms', values, [{ value: 0, label: 'median 0 ms', color: PlotColor.candidate }]);
     const [placed] = markerLabels(svg);
     assert.ok(placed);
     assert.equal(placed.anchor, 'start');
