@@ -5,19 +5,20 @@ import { SimFault } from '@shadow-replay/sim';
 import { FaultPipeline, faultRequests, faultSeed, finishCase } from '../support/fault-pipeline.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
-/** 20% of candidate requests fail, split evenly over the five kinds the simulator can inject. */
-const RATE_EACH = 0.04;
+/** 20% of candidate requests fail, split evenly over the kinds the simulator can inject (six since `stall`). */
+const FAULT_KINDS = Object.values(SimFault);
+const RATE_EACH = 0.2 / FAULT_KINDS.length;
 
 describe('a candidate that fails 20% of requests', () => {
-  it('counts every 5xx, 429, timeout, truncated stream and malformed answer as candidate_error and evaluates the rest', async (t) => {
+  it('counts every 5xx, 429, timeout, stalled or truncated stream and malformed answer as candidate_error and evaluates the rest', async (t) => {
     const requests = faultRequests();
     const seed = faultSeed();
-    t.diagnostic(`FAULT_SEED=${seed}: ${RATE_EACH * 100}% each of ${Object.values(SimFault).join(', ')}, drawn per request id`);
+    t.diagnostic(`FAULT_SEED=${seed}: ${(RATE_EACH * 100).toFixed(2)}% each of ${FAULT_KINDS.join(', ')}, drawn per request id`);
     let proxy: FaultProxy | undefined;
     const pipeline = await FaultPipeline.start(t, {
       candidate: { profile: 'candidate', overrides: { timeScale: 0.05 } },
       wrapCandidate: async (url) => {
-        proxy = await startFaultProxy({ target: url, seed: String(seed), rates: Object.fromEntries(Object.values(SimFault).map((fault) => [fault, RATE_EACH])) });
+        proxy = await startFaultProxy({ target: url, seed: String(seed), rates: Object.fromEntries(FAULT_KINDS.map((fault) => [fault, RATE_EACH])) });
         return proxy;
       },
       // A held (timeout) call never sends its headers: the first-token deadline ends it after 3 s,
